@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+// The Runnel package: a Kafka-compatible partitioned-log streaming platform.
+// Targets are the module boundaries drawn in ARCHITECTURE.md; dependencies only point down.
+import PackageDescription
+
+let package = Package(
+    name: "Runnel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "RunnelCodecs", targets: ["RunnelCodecs"]),
+        .library(name: "RunnelProtocol", targets: ["RunnelProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // System libraries, linked from Debian's -dev packages (see .ci/run).
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        // CRC32C kernels: SSE4.2 instructions chosen at run time, table-driven fallback.
+        .target(name: "CRunnelKernels"),
+
+        .target(
+            name: "RunnelCodecs",
+            dependencies: ["CLZ4", "CZstd", "CZlib", "CSnappy", "CRunnelKernels"]
+        ),
+        .target(
+            name: "RunnelProtocol",
+            dependencies: ["RunnelCodecs", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+
+        .testTarget(name: "RunnelCodecsTests", dependencies: ["RunnelCodecs"]),
+        .testTarget(
+            name: "RunnelProtocolTests",
+            dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Fixtures"]
+        ),
+    ]
+)
