@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "RunnelCodecs", targets: ["RunnelCodecs"]),
         .library(name: "RunnelProtocol", targets: ["RunnelProtocol"]),
+        .library(name: "RunnelStorage", targets: ["RunnelStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -30,12 +31,20 @@ let package = Package(
             name: "RunnelProtocol",
             dependencies: ["RunnelCodecs", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .target(
+            name: "RunnelStorage",
+            dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
 
         .testTarget(name: "RunnelCodecsTests", dependencies: ["RunnelCodecs"]),
         .testTarget(
             name: "RunnelProtocolTests",
             dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "RunnelStorageTests",
+            dependencies: ["RunnelStorage", "RunnelProtocol", "RunnelCodecs", .product(name: "NIOCore", package: "swift-nio")]
         ),
     ]
 )

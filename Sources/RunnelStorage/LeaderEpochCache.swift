@@ -1,0 +1,67 @@
+/// Which leader epoch started at which offset: the `leader-epoch-checkpoint` of a partition.
+///
+/// Followers use it (OffsetsForLeaderEpoch) to find where their history diverged from a new
+/// leader's; it is kept from the first release so that logs written now carry it.
+/// File format, as Kafka's: a version line (0), an entry count, then "epoch startOffset" lines.
+struct LeaderEpochCache: Sendable, Equatable {
+    struct Entry: Sendable, Equatable {
+        var epoch: Int32
+        var startOffset: Int64
+    }
+
+    private(set) var entries: [Entry] = []
+    let path: String
+
+    init(path: String) throws(StorageError) {
+        self.path = path
+        guard FileSystem.exists(path) else { return }
+        let lines = try FileSystem.readText(path).split(separator: "\n").map { $0.split(separator: " ") }
+        guard lines.count >= 2, lines[0] == ["0"], let count = Int(lines[1].first ?? ""), lines.count == count + 2 else {
+            throw StorageError(.corruptFile, "\(path): not a leader-epoch checkpoint")
+        }
+        for line in lines.dropFirst(2) {
+            guard line.count == 2, let epoch = Int32(line[0]), let offset = Int64(line[1]) else {
+                throw StorageError(.corruptFile, "\(path): bad line \(line.joined(separator: " "))")
+            }
+            entries.append(Entry(epoch: epoch, startOffset: offset))
+        }
+    }
+
+    var latestEpoch: Int32? { entries.last?.epoch }
+
+    /// Records that `epoch` starts at `offset`, if it is newer than the latest. Returns whether
+    /// the cache changed (and so needs writing).
+    mutating func assign(epoch: Int32, startOffset: Int64) -> Bool {
+        guard epoch >= 0, epoch > (latestEpoch ?? -1) else { return false }
+        entries.append(Entry(epoch: epoch, startOffset: startOffset))
+        return true
+    }
+
+    /// Forgets epochs that start at or after `offset` (the log was truncated there).
+    mutating func truncate(fromEnd offset: Int64) -> Bool {
+        let before = entries.count
+        entries.removeAll { $0.startOffset >= offset }
+        return entries.count != before
+    }
+
+    /// Moves the first epoch's start up to a new log start offset, dropping epochs before it.
+    mutating func truncate(fromStart offset: Int64) -> Bool {
+        guard let index = entries.lastIndex(where: { $0.startOffset <= offset }), entries[index].startOffset < offset || index > 0
+        else { return false }
+        entries.removeFirst(index)
+        entries[0].startOffset = offset
+        return true
+    }
+
+    /// The end offset of `epoch`: the start of the next epoch, or the log end for the latest.
+    func endOffset(of epoch: Int32, logEndOffset: Int64) -> (epoch: Int32, endOffset: Int64)? {
+        guard let index = entries.lastIndex(where: { $0.epoch <= epoch }) else { return nil }
+        let next = index + 1 < entries.count ? entries[index + 1].startOffset : logEndOffset
+        return (entries[index].epoch, next)
+    }
+
+    func write() throws(StorageError) {
+        let lines = ["0", String(entries.count)] + entries.map { "\($0.epoch) \($0.startOffset)" }
+        try FileSystem.writeAtomically(lines.joined(separator: "\n") + "\n", to: path)
+    }
+}

@@ -1,0 +1,64 @@
+import RunnelProtocol
+
+extension PartitionLog {
+    /// Whole batches from the one holding `offset`, as a file slice for sendfile.
+    ///
+    /// At least one whole batch is returned even if it is larger than `maxBytes` (KIP-74), so a
+    /// consumer always makes progress; more follow while they fit. Only batches starting below
+    /// `upTo` (the high watermark, for consumers) are served. Returns nil at the end of the log.
+    /// An offset below the log start or above the log end throws `offsetOutOfRange`.
+    public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil) throws(StorageError) -> FileSlice? {
+        try state.withLock { state throws(StorageError) in
+            guard offset >= state.logStartOffset, offset <= state.logEndOffset else {
+                throw StorageError(
+                    .offsetOutOfRange, "offset \(offset) is outside [\(state.logStartOffset), \(state.logEndOffset)] of \(topicPartition)")
+            }
+            let end = min(upTo ?? state.logEndOffset, state.logEndOffset)
+            guard offset < end else { return nil }
+            // The segment holding `offset`, or a later one if that segment ends before it.
+            let index = Self.segmentIndex(holding: offset, in: state.segments)
+            for segment in state.segments[index...] {
+                if let slice = try segment.read(from: offset, maxBytes: maxBytes, endOffset: end) { return slice }
+            }
+            return nil
+        }
+    }
+
+    /// The first offset whose record timestamp is at or after `timestamp` (ListOffsets by time,
+    /// replay by time), or nil when every record is older.
+    public func offset(forTimestamp timestamp: Int64) throws(StorageError) -> Int64? {
+        try state.withLock { state throws(StorageError) in
+            // Segments are in offset order; the first whose newest record is recent enough holds it.
+            for segment in state.segments where segment.maxTimestamp >= timestamp {
+                if let offset = try segment.offset(forTimestamp: timestamp) { return max(offset, state.logStartOffset) }
+            }
+            return nil
+        }
+    }
+
+    /// The largest timestamp in the log and the base offset of the batch holding it.
+    public var maxTimestampAndOffset: (timestamp: Int64, offset: Int64)? {
+        state.withLock { state in
+            let best = state.segments.max { $0.maxTimestamp < $1.maxTimestamp }
+            return best.flatMap { $0.maxTimestamp < 0 ? nil : ($0.maxTimestamp, $0.offsetOfMaxTimestamp) }
+        }
+    }
+
+    /// The epoch in force at the log end and where each epoch started (for replication).
+    public var latestLeaderEpoch: Int32? { state.withLock { $0.leaderEpochs.latestEpoch } }
+
+    public func endOffset(forLeaderEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64)? {
+        state.withLock { $0.leaderEpochs.endOffset(of: epoch, logEndOffset: $0.logEndOffset) }
+    }
+
+    /// Binary search over base offsets: the last segment starting at or below `offset`.
+    static func segmentIndex(holding offset: Int64, in segments: [LogSegment]) -> Int {
+        var low = 0
+        var high = segments.count
+        while low < high {
+            let middle = (low + high) / 2
+            if segments[middle].baseOffset <= offset { low = middle + 1 } else { high = middle }
+        }
+        return max(0, low - 1)
+    }
+}

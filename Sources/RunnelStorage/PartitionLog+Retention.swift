@@ -1,0 +1,82 @@
+extension PartitionLog {
+    /// Deletes whole segments past `retention.ms` or beyond `retention.bytes`, and those
+    /// entirely below the log start offset; never the active segment. Returns how many went.
+    @discardableResult
+    public func applyRetention(now: Int64) throws(StorageError) -> Int {
+        try state.withLock { state throws(StorageError) in
+            var deleted = 0
+            var totalSize = state.segments.reduce(0) { $0 + Int64($1.size) }
+            while state.segments.count > 1 {
+                let oldest = state.segments[0]
+                let expired = state.config.retentionMs >= 0 && oldest.maxTimestamp >= 0
+                    ? now - oldest.maxTimestamp > state.config.retentionMs
+                    : state.config.retentionMs >= 0 && oldest.size == 0
+                let oversize = state.config.retentionBytes >= 0 && totalSize - Int64(oldest.size) >= state.config.retentionBytes
+                let belowStart = oldest.nextOffset <= state.logStartOffset && state.segments[1].baseOffset <= state.logStartOffset
+                guard expired || oversize || belowStart else { break }
+                try oldest.deleteFiles()
+                state.segments.removeFirst()
+                totalSize -= Int64(oldest.size)
+                deleted += 1
+            }
+            if deleted > 0 { try advanceLogStart(&state, to: state.segments[0].baseOffset) }
+            return deleted
+        }
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the high watermark);
+    /// segments entirely below it go at the next retention pass. Returns the new log start.
+    @discardableResult
+    public func deleteRecords(before offset: Int64) throws(StorageError) -> Int64 {
+        try state.withLock { state throws(StorageError) in
+            guard offset <= state.highWatermark else {
+                throw StorageError(.offsetOutOfRange, "offset \(offset) is above the high watermark \(state.highWatermark)")
+            }
+            if offset > state.logStartOffset { try advanceLogStart(&state, to: offset) }
+            return state.logStartOffset
+        }
+    }
+
+    private func advanceLogStart(_ state: inout State, to offset: Int64) throws(StorageError) {
+        guard offset > state.logStartOffset else { return }
+        state.logStartOffset = offset
+        state.highWatermark = max(state.highWatermark, offset)
+        state.recoveryPoint = max(state.recoveryPoint, offset)
+        if state.leaderEpochs.truncate(fromStart: offset) { try state.leaderEpochs.write() }
+    }
+
+    /// Removes every offset at or above `offset` (a follower whose history diverged from the
+    /// leader's). The log end becomes `offset` rounded down to a batch boundary.
+    public func truncate(to offset: Int64) throws(StorageError) {
+        try state.withLock { state throws(StorageError) in
+            guard offset < state.logEndOffset else { return }
+            let target = max(offset, state.logStartOffset)
+            while state.segments.count > 1, state.active.baseOffset >= target {
+                try state.active.deleteFiles()
+                state.segments.removeLast()
+            }
+            try state.active.truncate(to: target)
+            let end = state.logEndOffset
+            state.highWatermark = min(state.highWatermark, end)
+            state.recoveryPoint = min(state.recoveryPoint, end)
+            if state.leaderEpochs.truncate(fromEnd: end) { try state.leaderEpochs.write() }
+        }
+    }
+
+    /// Flushes everything, trims the active segment's indexes and refuses further appends.
+    public func close() throws(StorageError) {
+        try flush()
+        try state.withLock { state throws(StorageError) in
+            guard !state.isClosed else { return }
+            state.isClosed = true
+            try state.active.becomeInactive()
+            try state.active.sync()
+        }
+    }
+
+    /// Closes the log and removes its directory (DeleteTopics).
+    public func delete() throws(StorageError) {
+        state.withLock { $0.isClosed = true }
+        try FileSystem.removeDirectory(directory)
+    }
+}

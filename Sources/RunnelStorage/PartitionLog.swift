@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import RunnelProtocol
+import Synchronization
+
+/// The log of one partition: an ordered list of segments, the last one active.
+///
+/// `append` assigns offsets by stamping the base offset (and leader epoch) into the batch
+/// header, outside the CRC, and writes the producer's bytes otherwise untouched. Reads return
+/// file slices of whole batches for sendfile. Every method is safe to call from any thread: a
+/// mutex serializes the bookkeeping, and fsyncs run outside it so appends continue meanwhile.
+public final class PartitionLog: Sendable {
+    public let topicPartition: TopicPartition
+    public let directory: String
+
+    /// What an append did.
+    public struct AppendResult: Sendable, Equatable {
+        public var baseOffset: Int64
+        public var lastOffset: Int64
+        /// The log end offset after the append (lastOffset + 1).
+        public var nextOffset: Int64 { lastOffset + 1 }
+    }
+
+    /// The offsets of the log, as a consistent snapshot.
+    public struct Offsets: Sendable, Equatable {
+        public var logStartOffset: Int64
+        public var logEndOffset: Int64
+        public var highWatermark: Int64
+        /// Everything below this is fsynced.
+        public var recoveryPoint: Int64
+    }
+
+    struct State {
+        var config: LogConfig
+        var segments: [LogSegment]
+        var logStartOffset: Int64
+        var highWatermark: Int64
+        var recoveryPoint: Int64
+        var unflushedMessages: Int64 = 0
+        var lastFlushTime: Int64
+        var leaderEpochs: LeaderEpochCache
+        var isClosed = false
+
+        var active: LogSegment { segments[segments.count - 1] }
+        var logEndOffset: Int64 { active.nextOffset }
+    }
+
+    let state: Mutex<State>
+    private let clock: @Sendable () -> Int64
+    private let groupCommit: GroupCommit
+
+    /// Opens (or creates) the log in `directory`, recovering it if the last shutdown was not clean.
+    public init(
+        directory: String, topicPartition: TopicPartition, config: LogConfig, recoveryPoint: Int64 = 0,
+        logStartOffset: Int64 = 0, highWatermark: Int64 = 0, hadCleanShutdown: Bool,
+        clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds
+    ) throws(StorageError) {
+        let config = try config.validated()
+        self.topicPartition = topicPartition
+        self.directory = directory
+        self.clock = clock
+        let loaded = try LogLoader.load(
+            directory: directory, config: config, recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
+            hadCleanShutdown: hadCleanShutdown)
+        let segments = loaded.segments
+        let logEnd = segments.last!.nextOffset
+        var epochs = try LeaderEpochCache(path: directory + "/leader-epoch-checkpoint")
+        if epochs.truncate(fromEnd: logEnd) { try epochs.write() }
+        if loaded.recoveredSegments > 0 {
+            // What recovery validated is made durable before it counts as recovered.
+            for segment in segments { try segment.sync() }
+        }
+        let start = min(max(logStartOffset, segments[0].baseOffset), logEnd)
+        state = Mutex(State(
+            config: config, segments: segments, logStartOffset: start,
+            highWatermark: min(max(highWatermark, start), logEnd),
+            recoveryPoint: hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd),
+            lastFlushTime: clock(), leaderEpochs: epochs))
+        let durable = hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd)
+        groupCommit = GroupCommit(durableOffset: durable, label: topicPartition.description)
+        self.recoveredBytes = loaded.truncatedBytes
+    }
+
+    /// Bytes recovery truncated at start-up (torn or corrupt tails).
+    public let recoveredBytes: Int
+
+    /// Milliseconds since the Unix epoch, the unit of Kafka timestamps.
+    public static let wallClockMilliseconds: @Sendable () -> Int64 = {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    public var offsets: Offsets {
+        state.withLock { state in
+            Offsets(
+                logStartOffset: state.logStartOffset, logEndOffset: state.logEndOffset,
+                highWatermark: state.highWatermark, recoveryPoint: state.recoveryPoint)
+        }
+    }
+
+    public var config: LogConfig { state.withLock { $0.config } }
+
+    public func update(config: LogConfig) throws(StorageError) {
+        let validated = try config.validated()
+        state.withLock { $0.config = validated }
+    }
+
+    /// Total bytes of all segments.
+    public var sizeInBytes: Int { state.withLock { $0.segments.reduce(0) { $0 + $1.size } } }
+    public var segmentCount: Int { state.withLock { $0.segments.count } }
+    public var segmentBaseOffsets: [Int64] { state.withLock { $0.segments.map(\.baseOffset) } }
+
+    // MARK: Appending
+
+    /// Appends a validated batch: assigns its offsets from the log end, stamps `leaderEpoch`,
+    /// and writes it. With `flush.messages=1` the caller then awaits `waitUntilDurable`.
+    public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws(StorageError) -> AppendResult {
+        let now = clock()
+        let (result, flushDue): (AppendResult, Bool) = try state.withLock { state throws(StorageError) in
+            guard !state.isClosed else { throw StorageError(.closed, "\(topicPartition) is closed") }
+            let size = batch.header.totalSize
+            guard size <= state.config.segmentBytes else {
+                throw StorageError(.batchTooLarge, "batch of \(size) bytes exceeds segment.bytes \(state.config.segmentBytes)")
+            }
+            let baseOffset = state.logEndOffset
+            let lastOffset = baseOffset + Int64(batch.header.lastOffsetDelta)
+            try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
+
+            // Stamp baseOffset and partitionLeaderEpoch into a 16-byte head; the rest of the
+            // batch goes to disk from the producer's buffer untouched (one pwritev).
+            var head = ByteBufferAllocator().buffer(capacity: 16)
+            head.writeInteger(baseOffset, endianness: .big)
+            head.writeInteger(batch.header.batchLength, endianness: .big)
+            head.writeInteger(leaderEpoch, endianness: .big)
+            let body = batch.bytes.getSlice(at: batch.bytes.readerIndex + 16, length: size - 16)!
+            var header = batch.header
+            header.baseOffset = baseOffset
+            header.partitionLeaderEpoch = leaderEpoch
+            try state.active.append(head: head, body: body, header: header, now: now)
+
+            if state.leaderEpochs.assign(epoch: leaderEpoch, startOffset: baseOffset) { try state.leaderEpochs.write() }
+            state.unflushedMessages += Int64(batch.header.recordsCount)
+            let flushDue = state.config.flushMessages > 1 && state.unflushedMessages >= state.config.flushMessages
+            return (AppendResult(baseOffset: baseOffset, lastOffset: lastOffset), flushDue)
+        }
+        if flushDue { _ = try flush() }
+        return result
+    }
+
+    private func rollIfNeeded(_ state: inout State, incomingBytes: Int, lastOffset: Int64, now: Int64) throws(StorageError) {
+        let active = state.active
+        guard active.size > 0 else { return }
+        let full = active.size + incomingBytes > state.config.segmentBytes
+        let old = active.firstAppendTime.map { now - $0 >= state.config.segmentMs } ?? false
+        guard full || old || active.isIndexFull || !active.canHold(lastOffset: lastOffset, bytes: incomingBytes) else { return }
+        try roll(&state)
+    }
+
+    private func roll(_ state: inout State) throws(StorageError) {
+        let newBase = state.logEndOffset
+        try state.active.becomeInactive()
+        let segment = try LogSegment(directory: directory, baseOffset: newBase, config: state.config, recover: false)
+        state.segments.append(segment)
+    }
+
+    /// Starts a new segment now (`segment.ms` checks and tests).
+    public func roll() throws(StorageError) {
+        try state.withLock { state throws(StorageError) in
+            guard state.active.size > 0 else { return }
+            try roll(&state)
+        }
+    }
+
+    /// Returns once every offset below `offset` is on disk (fsync-before-acknowledge).
+    public func waitUntilDurable(_ offset: Int64) async throws {
+        try await groupCommit.waitUntilDurable(offset) { [weak self] () throws -> Int64 in
+            guard let self else { throw StorageError(.closed, "log closed") }
+            return try self.flush()
+        }
+    }
+
+    /// fsyncs everything appended so far and returns the offset it covers. The fsync runs
+    /// outside the lock, so appends go on while it waits for the disk.
+    @discardableResult
+    public func flush() throws(StorageError) -> Int64 {
+        let (target, files): (Int64, [LogFile]) = state.withLock { state in
+            let target = state.logEndOffset
+            // Segments that may hold unflushed bytes: from the one holding the recovery point.
+            // The active segment's indexes are rebuilt by recovery, so only rolled ones sync them.
+            let lastIndex = state.segments.count - 1
+            let files = state.segments.enumerated().filter { index, segment in
+                segment.nextOffset > state.recoveryPoint || index == lastIndex
+            }.flatMap { index, segment in segment.filesToSync(includingIndexes: index < lastIndex) }
+            state.unflushedMessages = 0
+            return (target, files)
+        }
+        for file in files { try file.sync() }
+        state.withLock { state in
+            state.recoveryPoint = max(state.recoveryPoint, target)
+            state.lastFlushTime = clock()
+        }
+        groupCommit.markDurable(target)
+        return target
+    }
+
+    /// The `flush.ms` policy: fsyncs when unflushed data is older than the setting.
+    public func flushIfDue(now: Int64) throws(StorageError) {
+        let due = state.withLock { state in
+            state.recoveryPoint < state.logEndOffset && state.config.flushMs != Int64.max
+                && now - state.lastFlushTime >= state.config.flushMs
+        }
+        if due { try flush() }
+    }
+
+    public func updateHighWatermark(_ offset: Int64) {
+        state.withLock { state in
+            state.highWatermark = min(max(offset, state.logStartOffset), state.logEndOffset)
+        }
+    }
+}

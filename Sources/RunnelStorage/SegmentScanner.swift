@@ -1,0 +1,77 @@
+import NIOCore
+import RunnelProtocol
+
+/// Walks the batches of a segment's `.log` file in order, reading it in large chunks.
+///
+/// Recovery validates every batch (length, magic, CRC) and stops at the first that fails: that
+/// is where a torn or corrupt tail starts. Loading after a clean shutdown only chains headers
+/// from the last index entry to the end of the file to find the log end.
+struct SegmentScanner {
+    /// What the scan saw of one batch.
+    struct Batch {
+        var position: Int
+        var header: RecordBatchHeader
+    }
+
+    enum Stop: Equatable {
+        /// Every byte up to the end of the file belongs to a whole batch.
+        case endOfFile
+        /// The bytes at `position` are not a whole valid batch (torn write, corruption).
+        case invalidBatch(position: Int, reason: String)
+        /// `visit` asked to stop.
+        case stopped
+    }
+
+    static let chunkSize = 1 << 20
+
+    /// Calls `visit` for each batch from `position` to the end of the file (or until `visit`
+    /// returns false) and says why the walk stopped.
+    @discardableResult
+    static func scan(
+        _ file: LogFile, from position: Int, validate: Bool, visit: (Batch) throws(StorageError) -> Bool
+    ) throws(StorageError) -> Stop {
+        let fileSize = try file.size()
+        var chunk = ByteBuffer()
+        var chunkStart = position
+        var cursor = position
+        while cursor < fileSize {
+            // Make sure the chunk holds at least the next batch's header, then the whole batch.
+            if cursor + RecordBatchHeader.logOverhead > chunkStart + chunk.readableBytes {
+                chunk = try file.read(at: cursor, length: min(chunkSize, fileSize - cursor))
+                chunkStart = cursor
+            }
+            let inChunk = cursor - chunkStart
+            guard let batchLength = chunk.getInteger(
+                at: chunk.readerIndex + inChunk + RecordBatchHeader.Offset.batchLength, endianness: .big, as: Int32.self)
+            else { return .invalidBatch(position: cursor, reason: "truncated batch header") }
+            let size = Int(batchLength) + RecordBatchHeader.logOverhead
+            guard size >= RecordBatchHeader.size else {
+                return .invalidBatch(position: cursor, reason: "batchLength \(batchLength) is shorter than a header")
+            }
+            guard cursor + size <= fileSize else {
+                return .invalidBatch(position: cursor, reason: "batch of \(size) bytes runs past the end of the file")
+            }
+            if inChunk + (validate ? size : RecordBatchHeader.size) > chunk.readableBytes {
+                chunk = try file.read(at: cursor, length: min(max(chunkSize, size), fileSize - cursor))
+                chunkStart = cursor
+            }
+            let start = chunk.readerIndex + cursor - chunkStart
+            let header: RecordBatchHeader
+            do {
+                if validate {
+                    header = try RecordBatch(validating: chunk.getSlice(at: start, length: size)!).header
+                } else {
+                    header = try RecordBatchHeader(from: chunk, at: start)
+                    guard header.magic == RecordBatchHeader.currentMagic else {
+                        return .invalidBatch(position: cursor, reason: "magic \(header.magic)")
+                    }
+                }
+            } catch {
+                return .invalidBatch(position: cursor, reason: error.description)
+            }
+            guard try visit(Batch(position: cursor, header: header)) else { return .stopped }
+            cursor += size
+        }
+        return .endOfFile
+    }
+}

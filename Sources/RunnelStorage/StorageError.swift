@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a storage operation failed. `Code` is a struct so that adding a code breaks no one.
+public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// A system call failed (disk full, permissions, missing file...).
+        public static let io = Code("io")
+        /// The requested offset is outside [log start offset, log end offset].
+        public static let offsetOutOfRange = Code("offsetOutOfRange")
+        /// A batch is larger than a segment may hold.
+        public static let batchTooLarge = Code("batchTooLarge")
+        /// A file on disk is not in the format this version writes.
+        public static let corruptFile = Code("corruptFile")
+        /// The partition or log was already closed or deleted.
+        public static let closed = Code("closed")
+        /// A configuration value is outside what the log accepts.
+        public static let invalidConfig = Code("invalidConfig")
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code): \(detail)" }
+
+    static func posix(_ call: String, path: String) -> StorageError {
+        StorageError(.io, "\(call) \(path): \(String(cString: strerror(errno)))")
+    }
+}
