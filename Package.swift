@@ -35,6 +35,8 @@ let package = Package(
             name: "RunnelStorage",
             dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // A child process for the storage crash tests (killed mid-append) and reopen timing.
+        .executableTarget(name: "runnel-log-writer", dependencies: ["RunnelStorage", "RunnelProtocol"], path: "Sources/RunnelLogWriter"),
 
         .testTarget(name: "RunnelCodecsTests", dependencies: ["RunnelCodecs"]),
         .testTarget(
