@@ -10,9 +10,14 @@ let package = Package(
         .library(name: "RunnelCodecs", targets: ["RunnelCodecs"]),
         .library(name: "RunnelProtocol", targets: ["RunnelProtocol"]),
         .library(name: "RunnelStorage", targets: ["RunnelStorage"]),
+        .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
+        .executable(name: "runnel", targets: ["runnel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries, linked from Debian's -dev packages (see .ci/run).
@@ -34,6 +39,29 @@ let package = Package(
         .target(
             name: "RunnelStorage",
             dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "RunnelCluster",
+            dependencies: ["RunnelProtocol"]
+        ),
+        .target(
+            name: "RunnelBroker",
+            dependencies: [
+                "RunnelProtocol", "RunnelStorage", "RunnelCluster", "RunnelCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "runnel",
+            dependencies: [
+                "RunnelBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // A child process for the storage crash tests (killed mid-append) and reopen timing.
         .executableTarget(name: "runnel-log-writer", dependencies: ["RunnelStorage", "RunnelProtocol"], path: "Sources/RunnelLogWriter"),

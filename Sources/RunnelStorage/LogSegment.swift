@@ -172,6 +172,16 @@ final class LogSegment: @unchecked Sendable {
         return found
     }
 
+    /// Calls `visit` with the header of every batch from the one holding `offset` to the end.
+    func visitBatches(from offset: Int64, _ visit: (RecordBatchHeader) -> Void) throws(StorageError) {
+        guard let first = try position(of: offset) else { return }
+        try SegmentScanner.scan(log, from: first.position, validate: false) { batch throws(StorageError) in
+            guard batch.position < size else { return false }
+            visit(batch.header)
+            return true
+        }
+    }
+
     /// Whole batches from the one holding `offset`: at least one batch, even past `maxBytes`,
     /// then more while they fit in `maxBytes` and start below `endOffset`.
     func read(from offset: Int64, maxBytes: Int, endOffset: Int64) throws(StorageError) -> FileSlice? {
@@ -188,12 +198,12 @@ final class LogSegment: @unchecked Sendable {
         return FileSlice(file: log, position: first.position, length: length, firstOffset: first.header.baseOffset, nextOffset: next)
     }
 
-    /// The first offset whose record timestamp is at or after `timestamp`, or nil if none here.
-    func offset(forTimestamp timestamp: Int64) throws(StorageError) -> Int64? {
+    /// The first record whose timestamp is at or after `timestamp`, or nil if none here.
+    func offset(forTimestamp timestamp: Int64) throws(StorageError) -> TimestampAndOffset? {
         guard maxTimestamp >= timestamp else { return nil }
         let startOffset = timeIndex.lastEntry(atOrBelow: timestamp).map { baseOffset + Int64($0.relativeOffset) } ?? baseOffset
         guard let start = try position(of: startOffset) else { return nil }
-        var result: Int64?
+        var result: TimestampAndOffset?
         var failure: StorageError?
         try SegmentScanner.scan(log, from: start.position, validate: false) { batch throws(StorageError) in
             guard batch.position < size else { return false }
@@ -201,7 +211,7 @@ final class LogSegment: @unchecked Sendable {
             do {
                 let bytes = try log.read(at: batch.position, length: batch.header.totalSize)
                 let records = try RecordBatch(validating: bytes).records()
-                result = records.first { $0.timestamp >= timestamp }?.offset
+                result = records.first { $0.timestamp >= timestamp }.map { TimestampAndOffset(timestamp: $0.timestamp, offset: $0.offset) }
             } catch let error as StorageError {
                 failure = error
             } catch {

@@ -24,25 +24,43 @@ extension PartitionLog {
         }
     }
 
-    /// The first offset whose record timestamp is at or after `timestamp` (ListOffsets by time,
-    /// replay by time), or nil when every record is older.
-    public func offset(forTimestamp timestamp: Int64) throws(StorageError) -> Int64? {
+    /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time, replay
+    /// by time), with that timestamp, or nil when every record is older.
+    public func offset(forTimestamp timestamp: Int64) throws(StorageError) -> TimestampAndOffset? {
         try state.withLock { state throws(StorageError) in
             // Segments are in offset order; the first whose newest record is recent enough holds it.
             for segment in state.segments where segment.maxTimestamp >= timestamp {
-                if let offset = try segment.offset(forTimestamp: timestamp) { return max(offset, state.logStartOffset) }
+                if var found = try segment.offset(forTimestamp: timestamp) {
+                    found.offset = max(found.offset, state.logStartOffset)
+                    return found
+                }
             }
             return nil
         }
     }
 
-    /// The largest timestamp in the log and the base offset of the batch holding it.
-    public var maxTimestampAndOffset: (timestamp: Int64, offset: Int64)? {
+    /// The largest timestamp in the log and the base offset of the batch holding it
+    /// (ListOffsets' MAX_TIMESTAMP).
+    public var maxTimestampAndOffset: TimestampAndOffset? {
         state.withLock { state in
             let best = state.segments.max { $0.maxTimestamp < $1.maxTimestamp }
-            return best.flatMap { $0.maxTimestamp < 0 ? nil : ($0.maxTimestamp, $0.offsetOfMaxTimestamp) }
+            return best.flatMap { $0.maxTimestamp < 0 ? nil : TimestampAndOffset(timestamp: $0.maxTimestamp, offset: $0.offsetOfMaxTimestamp) }
         }
     }
+}
+
+/// A record's timestamp and offset, the answer of a lookup by time.
+public struct TimestampAndOffset: Sendable, Equatable {
+    public var timestamp: Int64
+    public var offset: Int64
+
+    public init(timestamp: Int64, offset: Int64) {
+        self.timestamp = timestamp
+        self.offset = offset
+    }
+}
+
+extension PartitionLog {
 
     /// The epoch in force at the log end and where each epoch started (for replication).
     public var latestLeaderEpoch: Int32? { state.withLock { $0.leaderEpochs.latestEpoch } }

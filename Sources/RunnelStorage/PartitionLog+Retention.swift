@@ -57,6 +57,8 @@ extension PartitionLog {
             }
             try state.active.truncate(to: target)
             let end = state.logEndOffset
+            state.producerState = try ProducerSnapshots.rebuild(
+                directory: directory, segments: state.segments, logStartOffset: state.logStartOffset, logEndOffset: end)
             state.highWatermark = min(state.highWatermark, end)
             state.recoveryPoint = min(state.recoveryPoint, end)
             if state.leaderEpochs.truncate(fromEnd: end) { try state.leaderEpochs.write() }
@@ -71,6 +73,7 @@ extension PartitionLog {
             state.isClosed = true
             try state.active.becomeInactive()
             try state.active.sync()
+            try ProducerSnapshots.write(state.producerState, at: state.logEndOffset, directory: directory)
         }
     }
 

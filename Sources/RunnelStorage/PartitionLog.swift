@@ -19,6 +19,9 @@ public final class PartitionLog: Sendable {
     public struct AppendResult: Sendable, Equatable {
         public var baseOffset: Int64
         public var lastOffset: Int64
+        /// The batch was a producer's retry of one already stored: nothing was written and the
+        /// offsets are the ones it got the first time.
+        public var isDuplicate = false
         /// The log end offset after the append (lastOffset + 1).
         public var nextOffset: Int64 { lastOffset + 1 }
     }
@@ -41,6 +44,7 @@ public final class PartitionLog: Sendable {
         var unflushedMessages: Int64 = 0
         var lastFlushTime: Int64
         var leaderEpochs: LeaderEpochCache
+        var producerState: ProducerState
         var isClosed = false
 
         var active: LogSegment { segments[segments.count - 1] }
@@ -73,11 +77,13 @@ public final class PartitionLog: Sendable {
             for segment in segments { try segment.sync() }
         }
         let start = min(max(logStartOffset, segments[0].baseOffset), logEnd)
+        let producers = try ProducerSnapshots.rebuild(
+            directory: directory, segments: segments, logStartOffset: start, logEndOffset: logEnd)
         state = Mutex(State(
             config: config, segments: segments, logStartOffset: start,
             highWatermark: min(max(highWatermark, start), logEnd),
             recoveryPoint: hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd),
-            lastFlushTime: clock(), leaderEpochs: epochs))
+            lastFlushTime: clock(), leaderEpochs: epochs, producerState: producers))
         let durable = hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd)
         groupCommit = GroupCommit(durableOffset: durable, label: topicPartition.description)
         self.recoveredBytes = loaded.truncatedBytes
@@ -117,10 +123,15 @@ public final class PartitionLog: Sendable {
 
     /// Appends a validated batch: assigns its offsets from the log end, stamps `leaderEpoch`,
     /// and writes it. With `flush.messages=1` the caller then awaits `waitUntilDurable`.
-    public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws(StorageError) -> AppendResult {
+    /// Throws `StorageError`, or `ProducerStateError` for an idempotent producer's batch out of
+    /// sequence or from a fenced epoch.
+    public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws -> AppendResult {
         let now = clock()
-        let (result, flushDue): (AppendResult, Bool) = try state.withLock { state throws(StorageError) in
+        let (result, flushDue): (AppendResult, Bool) = try state.withLock { state in
             guard !state.isClosed else { throw StorageError(.closed, "\(topicPartition) is closed") }
+            if case .duplicate(let first, let last) = try state.producerState.check(batch.header) {
+                return (AppendResult(baseOffset: first, lastOffset: last, isDuplicate: true), false)
+            }
             let size = batch.header.totalSize
             guard size <= state.config.segmentBytes else {
                 throw StorageError(.batchTooLarge, "batch of \(size) bytes exceeds segment.bytes \(state.config.segmentBytes)")
@@ -140,6 +151,7 @@ public final class PartitionLog: Sendable {
             header.baseOffset = baseOffset
             header.partitionLeaderEpoch = leaderEpoch
             try state.active.append(head: head, body: body, header: header, now: now)
+            state.producerState.update(header)
 
             if state.leaderEpochs.assign(epoch: leaderEpoch, startOffset: baseOffset) { try state.leaderEpochs.write() }
             state.unflushedMessages += Int64(batch.header.recordsCount)
@@ -162,6 +174,7 @@ public final class PartitionLog: Sendable {
     private func roll(_ state: inout State) throws(StorageError) {
         let newBase = state.logEndOffset
         try state.active.becomeInactive()
+        try ProducerSnapshots.write(state.producerState, at: newBase, directory: directory)
         let segment = try LogSegment(directory: directory, baseOffset: newBase, config: state.config, recover: false)
         state.segments.append(segment)
     }
@@ -213,6 +226,11 @@ public final class PartitionLog: Sendable {
                 && now - state.lastFlushTime >= state.config.flushMs
         }
         if due { try flush() }
+    }
+
+    /// The producer's latest epoch in this partition, if it has written here.
+    public func producerEpoch(of producerId: Int64) -> Int16? {
+        state.withLock { $0.producerState.epoch(of: producerId) }
     }
 
     public func updateHighWatermark(_ offset: Int64) {

@@ -22,14 +22,19 @@ struct SegmentScanner {
         case stopped
     }
 
-    static let chunkSize = 1 << 20
+    /// Recovery reads the whole file: large chunks. Lookups walk a few batches from an index
+    /// entry (index.interval.bytes apart): small chunks, and only headers.
+    static let recoveryChunkSize = 1 << 20
+    static let lookupChunkSize = 16 * 1024
 
     /// Calls `visit` for each batch from `position` to the end of the file (or until `visit`
-    /// returns false) and says why the walk stopped.
+    /// returns false) and says why the walk stopped. Validating reads every byte of every
+    /// batch; otherwise only headers are read.
     @discardableResult
     static func scan(
         _ file: LogFile, from position: Int, validate: Bool, visit: (Batch) throws(StorageError) -> Bool
     ) throws(StorageError) -> Stop {
+        let chunkSize = validate ? recoveryChunkSize : lookupChunkSize
         let fileSize = try file.size()
         var chunk = ByteBuffer()
         var chunkStart = position
@@ -51,8 +56,9 @@ struct SegmentScanner {
             guard cursor + size <= fileSize else {
                 return .invalidBatch(position: cursor, reason: "batch of \(size) bytes runs past the end of the file")
             }
-            if inChunk + (validate ? size : RecordBatchHeader.size) > chunk.readableBytes {
-                chunk = try file.read(at: cursor, length: min(max(chunkSize, size), fileSize - cursor))
+            let needed = validate ? size : RecordBatchHeader.size
+            if inChunk + needed > chunk.readableBytes {
+                chunk = try file.read(at: cursor, length: min(max(chunkSize, needed), fileSize - cursor))
                 chunkStart = cursor
             }
             let start = chunk.readerIndex + cursor - chunkStart

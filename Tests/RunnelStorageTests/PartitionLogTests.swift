@@ -69,7 +69,7 @@ import Testing
             + expected.map(\.timestamp).shuffled(using: &generator).prefix(50)
         for timestamp in probes {
             let bruteForce = expected.first { $0.timestamp >= timestamp }?.offset
-            #expect(try log.offset(forTimestamp: timestamp) == bruteForce, "timestamp \(timestamp)")
+            #expect(try log.offset(forTimestamp: timestamp)?.offset == bruteForce, "timestamp \(timestamp)")
         }
         #expect(log.maxTimestampAndOffset?.timestamp == expected.map(\.timestamp).max())
     }
@@ -91,7 +91,7 @@ import Testing
         #expect(reopened.offsets.logEndOffset == Int64(expected.count))
         #expect(try readAll(reopened) == expected)
         for timestamp in [Int64(1_500_000), 1_999_000] {
-            #expect(try reopened.offset(forTimestamp: timestamp) == expected.first { $0.timestamp >= timestamp }?.offset)
+            #expect(try reopened.offset(forTimestamp: timestamp)?.offset == expected.first { $0.timestamp >= timestamp }?.offset)
         }
         let more = try reopened.append(try makeBatch(values: [[7, 7]], timestamps: [5]), leaderEpoch: 4)
         #expect(more.baseOffset == Int64(expected.count))
@@ -208,5 +208,81 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+@Suite struct SegmentRollTests {
+    @Test func rollsOnSegmentMsAndOnAFullIndex() throws {
+        let directory = TemporaryDirectory()
+        let now = ManualClock(milliseconds: 0)
+        var config = LogConfig()
+        config.segmentMs = 1000
+        config.maxIndexBytes = 8 * 3  // three offset-index entries (two time-index entries)
+        config.indexIntervalBytes = 1
+        let log = try PartitionLog(
+            directory: directory.path + "/events-0", topicPartition: testPartition, config: config, hadCleanShutdown: true,
+            clock: { now.milliseconds })
+        _ = try log.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: 0)
+        now.milliseconds = 999
+        _ = try log.append(try makeBatch(values: [[2]], timestamps: [2]), leaderEpoch: 0)
+        #expect(log.segmentCount == 1)
+        now.milliseconds = 1000
+        _ = try log.append(try makeBatch(values: [[3]], timestamps: [3]), leaderEpoch: 0)
+        #expect(log.segmentBaseOffsets == [0, 2], "segment.ms elapsed since the first append")
+        // Index interval 1 byte: every batch after the first gets entries; the time index (two
+        // entries of 12 bytes in 24) fills first and forces a roll.
+        for value in 4...8 { _ = try log.append(try makeBatch(values: [[UInt8(value)]], timestamps: [Int64(value)]), leaderEpoch: 0) }
+        #expect(log.segmentCount > 2)
+        #expect(try readAll(log).map(\.value) == (1...8).map { [UInt8($0)] })
+    }
+}
+
+@Suite struct ProducerStateTests {
+    static func idempotentBatch(producer: Int64, epoch: Int16, sequence: Int32, count: Int) throws -> RecordBatch {
+        var builder = RecordBatchBuilder()
+        builder.producerId = producer
+        builder.producerEpoch = epoch
+        builder.baseSequence = sequence
+        for index in 0..<count { builder.append(key: nil, value: [UInt8(index)], timestamp: 1) }
+        return try RecordBatch(validating: builder.build())
+    }
+
+    @Test func retriesAreStoredOnceAndGapsRefused() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/events-0"
+        let log = try PartitionLog(directory: path, topicPartition: testPartition, config: smallSegmentsConfig(), hadCleanShutdown: true)
+        let first = try log.append(try Self.idempotentBatch(producer: 7, epoch: 0, sequence: 0, count: 3), leaderEpoch: 0)
+        let second = try log.append(try Self.idempotentBatch(producer: 7, epoch: 0, sequence: 3, count: 2), leaderEpoch: 0)
+        // The same batch again (a retry after a lost response) gets its original offsets.
+        let retry = try log.append(try Self.idempotentBatch(producer: 7, epoch: 0, sequence: 0, count: 3), leaderEpoch: 0)
+        #expect(retry == PartitionLog.AppendResult(baseOffset: first.baseOffset, lastOffset: first.lastOffset, isDuplicate: true))
+        #expect(log.offsets.logEndOffset == 5)
+        // A gap, and an old epoch, are refused.
+        let gap = #expect(throws: ProducerStateError.self) {
+            try log.append(try Self.idempotentBatch(producer: 7, epoch: 0, sequence: 9, count: 1), leaderEpoch: 0)
+        }
+        #expect(gap?.kafkaErrorCode == .outOfOrderSequenceNumber)
+        _ = try log.append(try Self.idempotentBatch(producer: 7, epoch: 1, sequence: 0, count: 1), leaderEpoch: 0)
+        let fenced = #expect(throws: ProducerStateError.self) {
+            try log.append(try Self.idempotentBatch(producer: 7, epoch: 0, sequence: 5, count: 1), leaderEpoch: 0)
+        }
+        #expect(fenced?.kafkaErrorCode == .invalidProducerEpoch)
+        #expect(second.baseOffset == 3)
+
+        // After a clean close (snapshot) and after a crash (rebuilt from the log), retries are
+        // still recognised.
+        try log.close()
+        for clean in [true, false] {
+            let reopened = try PartitionLog(
+                directory: path, topicPartition: testPartition, config: smallSegmentsConfig(), recoveryPoint: clean ? 6 : 0,
+                hadCleanShutdown: clean)
+            #expect(reopened.producerEpoch(of: 7) == 1)
+            let again = try reopened.append(try Self.idempotentBatch(producer: 7, epoch: 1, sequence: 0, count: 1), leaderEpoch: 0)
+            #expect(again.isDuplicate && again.baseOffset == 5)
+            if !clean { continue }
+            for snapshot in try FileManager.default.contentsOfDirectory(atPath: path) where snapshot.hasSuffix(".snapshot") {
+                try FileManager.default.removeItem(atPath: path + "/" + snapshot)
+            }
+        }
     }
 }

@@ -103,7 +103,7 @@ import Testing
             #expect(slice.firstOffset <= offset && offset < slice.nextOffset)
         }
         for timestamp in stride(from: Int64(1_000_000), to: 2_000_000, by: 97_000) {
-            #expect(try log.offset(forTimestamp: timestamp) == expected.first { $0.timestamp >= timestamp }?.offset)
+            #expect(try log.offset(forTimestamp: timestamp)?.offset == expected.first { $0.timestamp >= timestamp }?.offset)
         }
     }
 

@@ -1,0 +1,115 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RunnelCluster
+import RunnelProtocol
+import RunnelStorage
+import ServiceLifecycle
+
+/// A single Runnel broker: cluster metadata, the logs, the replica manager and the Kafka
+/// listener, run as a swift-service-lifecycle `Service` (graceful shutdown on SIGTERM/SIGINT
+/// flushes every log and writes the checkpoints and the clean-shutdown marker).
+public final class Broker: Service, Sendable {
+    public let config: BrokerConfig
+    let schema: TopicConfigSchema
+    let metadata: EmbeddedMetadataStore
+    let logManager: LogManager
+    let replicas: ReplicaManager
+    let topics: TopicLifecycle
+    let producerIds: ProducerIdAllocator
+    let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        schema = TopicConfigSchema(broker: config)
+        metadata = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
+        logManager = try LogManager(directories: config.logDirs)
+        replicas = ReplicaManager(brokerId: config.nodeId, logManager: logManager, logger: logger)
+        topics = TopicLifecycle(metadata: metadata, schema: schema, replicas: replicas, config: config)
+        producerIds = ProducerIdAllocator(store: metadata)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    }
+
+    /// Loads every log (recovering them after a crash) and takes leadership of every partition.
+    func loadLogs() throws {
+        let known = Dictionary(uniqueKeysWithValues: metadata.topics.map { ($0.name, $0) })
+        let schema = schema
+        let report = try logManager.startup { partition in
+            schema.logConfig(known[partition.topic]?.configs ?? [:])
+        }
+        // Partition directories of topics that no longer exist (deleted while down) go away.
+        for log in logManager.allLogs where (known[log.topicPartition.topic].map { log.topicPartition.partition >= $0.partitionCount } ?? true) {
+            try logManager.deleteLog(for: log.topicPartition)
+        }
+        for topic in known.values { try replicas.becomeLeader(of: topic, config: schema.logConfig(topic.configs)) }
+        logger.info(
+            "loaded \(report.partitions) partitions from \(config.logDirs.joined(separator: ",")) (\(report.cleanShutdown ? "clean shutdown" : "recovered after an unclean shutdown, \(report.recoveredBytes) bytes truncated"))")
+    }
+
+    func makeDispatcher() -> RequestDispatcher {
+        let context = HandlerContext(broker: self)
+        var handlers = HandlerRegistry.handlers(context: context)
+        let ranges = handlers.map { ($0.apiKey, $0.versions) }
+        handlers.append(AnyAPIHandler(ApiVersionsHandler(others: ranges)))
+        return RequestDispatcher(handlers: handlers, logger: logger)
+    }
+
+    /// Binds the listener and returns the address it got (the port may have been 0).
+    public func start() async throws -> SocketAddress {
+        try loadLogs()
+        let dispatcher = makeDispatcher()
+        let logger = logger
+        let maxFrame = config.socketRequestMaxBytes
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(processor: dispatcher, logger: logger))
+                }
+            }
+            .bind(host: config.listenHost, port: config.listenPort).get()
+        serverChannel.set(channel)
+        let address = channel.localAddress!
+        logger.info("Runnel broker \(config.nodeId) listening on \(address) (cluster \(metadata.clusterId))")
+        return address
+    }
+
+    private let serverChannel = ManagedAtomicBox<(any Channel)?>(nil)
+
+    /// Runs until graceful shutdown, with the retention and flush schedules.
+    public func run() async throws {
+        _ = try await start()
+        let logManager = logManager
+        let logger = logger
+        let interval = Duration.milliseconds(min(config.logRetentionCheckIntervalMs, 1000))
+        // The schedules run until SIGTERM/SIGINT starts a graceful shutdown, which cancels them.
+        await cancelWhenGracefulShutdown {
+            await logManager.runSchedules(every: interval) { error in logger.error("log maintenance failed: \(error)") }
+        }
+        logger.info("shutting down")
+        try await stop()
+    }
+
+    /// Closes the listener, then flushes and closes every log.
+    public func stop() async throws {
+        if let channel = serverChannel.get() { try? await channel.close() }
+        try logManager.shutdown()
+        try await group.shutdownGracefully()
+        logger.info("stopped cleanly")
+    }
+}
+
+/// A lock-protected box for values set once at start-up and read at shutdown.
+final class ManagedAtomicBox<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ initial: Value) { value = Mutex(initial) }
+    func get() -> Value { value.withLock { $0 } }
+    func set(_ newValue: Value) { value.withLock { $0 = newValue } }
+}
+
+import Synchronization

@@ -1,0 +1,72 @@
+import RunnelCluster
+import RunnelProtocol
+
+/// AlterConfigs (33), versions 0-2: replaces a topic's whole set of overrides.
+struct AlterConfigsHandler: APIHandler {
+    let versions: ClosedRange<Int16> = 0...2
+    let context: HandlerContext
+
+    func handle(_ request: AlterConfigsRequest, context requestContext: RequestContext) async -> HandlerReply<AlterConfigsResponse> {
+        let responses = request.resources.map { resource in
+            var response = AlterConfigsResponse.AlterConfigsResourceResponse(resourceType: resource.resourceType, resourceName: resource.resourceName)
+            let overrides = Dictionary(resource.configs.compactMap { config in config.value.map { (config.name, $0) } }, uniquingKeysWith: { $1 })
+            (response.errorCode, response.errorMessage) = ConfigChange.apply(
+                overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
+            return response
+        }
+        return .response(AlterConfigsResponse(responses: responses))
+    }
+}
+
+/// IncrementalAlterConfigs (44), versions 0-1: SET, DELETE, APPEND and SUBTRACT on single keys.
+struct IncrementalAlterConfigsHandler: APIHandler {
+    let versions: ClosedRange<Int16> = 0...1
+    let context: HandlerContext
+
+    func handle(_ request: IncrementalAlterConfigsRequest, context requestContext: RequestContext)
+        async -> HandlerReply<IncrementalAlterConfigsResponse>
+    {
+        let responses = request.resources.map { resource in
+            var response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
+                resourceType: resource.resourceType, resourceName: resource.resourceName)
+            var overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
+            for config in resource.configs {
+                let current = overrides[config.name].map { $0.split(separator: ",").map(String.init) } ?? []
+                let items = config.value.map { $0.split(separator: ",").map(String.init) } ?? []
+                switch config.configOperation {
+                case 0: overrides[config.name] = config.value  // SET
+                case 1: overrides[config.name] = nil  // DELETE: back to the default
+                case 2: overrides[config.name] = (current + items.filter { !current.contains($0) }).joined(separator: ",")  // APPEND
+                case 3: overrides[config.name] = current.filter { !items.contains($0) }.joined(separator: ",")  // SUBTRACT
+                default:
+                    response.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                    response.errorMessage = "unknown config operation \(config.configOperation)"
+                    return response
+                }
+            }
+            (response.errorCode, response.errorMessage) = ConfigChange.apply(
+                overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
+            return response
+        }
+        return .response(IncrementalAlterConfigsResponse(responses: responses))
+    }
+}
+
+/// The shared end of both config APIs: validate and store a topic's new overrides.
+enum ConfigChange {
+    static func apply(
+        _ overrides: [String: String], to resourceType: Int8, name: String, validateOnly: Bool, context: HandlerContext
+    ) -> (Int16, String?) {
+        guard resourceType == ConfigResourceType.topic else {
+            return (KafkaErrorCode.invalidRequest.rawValue, "only topic configs can be altered; broker settings are static")
+        }
+        do {
+            try context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
+            return (0, nil)
+        } catch let error as ClusterMetadataError {
+            return (error.code.rawValue, error.message)
+        } catch {
+            return (KafkaErrorCode.unknownServerError.rawValue, "\(error)")
+        }
+    }
+}

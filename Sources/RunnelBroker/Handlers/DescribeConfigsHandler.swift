@@ -1,0 +1,68 @@
+import RunnelProtocol
+
+/// The resource types of the config APIs.
+enum ConfigResourceType {
+    static let topic: Int8 = 2
+    static let broker: Int8 = 4
+}
+
+/// DescribeConfigs (32), versions 1-4: a topic's effective configs (override or broker
+/// default, with the broker synonym), or this broker's static settings.
+struct DescribeConfigsHandler: APIHandler {
+    let versions: ClosedRange<Int16> = 1...4
+    let context: HandlerContext
+    typealias Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
+
+    func handle(_ request: DescribeConfigsRequest, context requestContext: RequestContext) async -> HandlerReply<DescribeConfigsResponse> {
+        let results = request.resources.map { resource in
+            var result = DescribeConfigsResponse.DescribeConfigsResult(resourceType: resource.resourceType, resourceName: resource.resourceName)
+            var entries: [Entry]
+            switch resource.resourceType {
+            case ConfigResourceType.topic:
+                guard let topic = context.metadata.topic(named: resource.resourceName) else {
+                    result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    result.errorMessage = "topic '\(resource.resourceName)' does not exist"
+                    return result
+                }
+                entries = context.schema.effective(topic.configs).map { item in
+                    var entry = Entry(
+                        name: item.entry.name, value: item.value, readOnly: false,
+                        configSource: item.isOverride ? ConfigSource.dynamicTopic : ConfigSource.defaultConfig, isSensitive: false,
+                        configType: item.entry.type.rawValue, documentation: item.entry.documentation)
+                    if request.includeSynonyms {
+                        if item.isOverride { entry.synonyms.append(.init(name: item.entry.name, value: item.value, source: ConfigSource.dynamicTopic)) }
+                        if let synonym = item.entry.brokerSynonym {
+                            entry.synonyms.append(.init(name: synonym, value: item.entry.defaultValue(context.config), source: ConfigSource.defaultConfig))
+                        }
+                    }
+                    return entry
+                }
+            case ConfigResourceType.broker:
+                entries = brokerSettings.map { name, value in
+                    Entry(name: name, value: value, readOnly: true, configSource: ConfigSource.staticBroker, isSensitive: false, configType: 2)
+                }
+            default:
+                result.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                result.errorMessage = "unsupported resource type \(resource.resourceType)"
+                return result
+            }
+            if let keys = resource.configurationKeys { entries = entries.filter { keys.contains($0.name) } }
+            if !request.includeDocumentation { entries = entries.map { var entry = $0; entry.documentation = nil; return entry } }
+            result.configs = entries
+            return result
+        }
+        return .response(DescribeConfigsResponse(results: results))
+    }
+
+    private var brokerSettings: [(String, String)] {
+        let config = context.config
+        return [
+            ("node.id", String(config.nodeId)), ("log.dirs", config.logDirs.joined(separator: ",")),
+            ("num.partitions", String(config.numPartitions)), ("default.replication.factor", String(config.defaultReplicationFactor)),
+            ("auto.create.topics.enable", String(config.autoCreateTopics)), ("message.max.bytes", String(config.messageMaxBytes)),
+            ("log.retention.ms", String(config.logRetentionMs)), ("log.retention.bytes", String(config.logRetentionBytes)),
+            ("log.segment.bytes", String(config.logSegmentBytes)), ("socket.request.max.bytes", String(config.socketRequestMaxBytes)),
+            ("compression.type", config.compressionType), ("min.insync.replicas", String(config.minInsyncReplicas)),
+        ]
+    }
+}

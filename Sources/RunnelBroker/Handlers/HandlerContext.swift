@@ -1,0 +1,50 @@
+import Logging
+import RunnelCluster
+import RunnelProtocol
+import RunnelStorage
+
+/// What handlers may use of the broker.
+struct HandlerContext: Sendable {
+    let config: BrokerConfig
+    let schema: TopicConfigSchema
+    let metadata: EmbeddedMetadataStore
+    let replicas: ReplicaManager
+    let logManager: LogManager
+    let topics: TopicLifecycle
+    let producerIds: ProducerIdAllocator
+    let logger: Logger
+
+    init(broker: Broker) {
+        config = broker.config
+        schema = broker.schema
+        metadata = broker.metadata
+        replicas = broker.replicas
+        logManager = broker.logManager
+        topics = broker.topics
+        producerIds = broker.producerIds
+        logger = broker.logger
+    }
+}
+
+/// The handlers this broker serves. ApiVersions is added by the broker, which needs the others'
+/// ranges for its answer; everything a client can call is in this list.
+enum HandlerRegistry {
+    static func handlers(context: HandlerContext) -> [AnyAPIHandler] {
+        [
+            AnyAPIHandler(ProduceHandler(context: context)),
+            AnyAPIHandler(FetchHandler(context: context)),
+            AnyAPIHandler(ListOffsetsHandler(context: context)),
+            AnyAPIHandler(MetadataHandler(context: context)),
+            AnyAPIHandler(CreateTopicsHandler(context: context)),
+            AnyAPIHandler(DeleteTopicsHandler(context: context)),
+            AnyAPIHandler(DeleteRecordsHandler(context: context)),
+            AnyAPIHandler(InitProducerIdHandler(context: context)),
+            AnyAPIHandler(DescribeConfigsHandler(context: context)),
+            AnyAPIHandler(AlterConfigsHandler(context: context)),
+            AnyAPIHandler(IncrementalAlterConfigsHandler(context: context)),
+            AnyAPIHandler(CreatePartitionsHandler(context: context)),
+            AnyAPIHandler(DescribeClusterHandler(context: context)),
+            AnyAPIHandler(DescribeLogDirsHandler(context: context)),
+        ]
+    }
+}

@@ -1,0 +1,108 @@
+import Logging
+import NIOCore
+
+/// What processing one request frame led to.
+public enum RequestOutcome: Sendable {
+    case respond(KafkaResponse)
+    /// Produce with acks=0 is never answered.
+    case noResponse
+    /// A request Kafka would also refuse to parse: drop the connection, say why in the log.
+    case close(reason: String)
+}
+
+/// Turns a request frame into an outcome. The broker's dispatcher implements it.
+public protocol KafkaRequestProcessor: Sendable {
+    func process(frame: ByteBuffer, client: String) async -> RequestOutcome
+}
+
+/// One client connection. Requests are processed one at a time, in arrival order, as Kafka's
+/// network layer does: clients pipeline requests and match responses by order (Java's
+/// NetworkClient checks correlation ids in sequence), so a long-polling fetch must not be
+/// overtaken by a later request's response on the same connection.
+final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = IOData
+
+    private let processor: any KafkaRequestProcessor
+    private let logger: Logger
+    private var pending: [ByteBuffer] = []
+    private var busy = false
+    private var closed = false
+    private var client = "unknown"
+    /// Frames queued beyond this stop reads until the queue drains (back-pressure).
+    private static let maxQueuedFrames = 64
+
+    init(processor: any KafkaRequestProcessor, logger: Logger) {
+        self.processor = processor
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        client = context.remoteAddress?.description ?? "unknown"
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pending.append(unwrapInboundIn(data))
+        if pending.count >= Self.maxQueuedFrames { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        processNext(context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        pending.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.warning("closing connection from \(client): \(error)")
+        closed = true
+        context.close(promise: nil)
+    }
+
+    private func processNext(context: ChannelHandlerContext) {
+        guard !busy, !closed, !pending.isEmpty else { return }
+        busy = true
+        let frame = pending.removeFirst()
+        if pending.count == Self.maxQueuedFrames / 2 { context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+        let processor = processor
+        let client = client
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask {
+            await processor.process(frame: frame, client: client)
+        }.whenSuccess { outcome in
+            let (handler, context) = loopBound.value
+            handler.finish(outcome, context: context)
+        }
+    }
+
+    private func finish(_ outcome: RequestOutcome, context: ChannelHandlerContext) {
+        busy = false
+        guard !closed else { return }
+        switch outcome {
+        case .respond(let response):
+            write(response, context: context)
+        case .noResponse:
+            break
+        case .close(let reason):
+            logger.warning("closing connection from \(client): \(reason)")
+            closed = true
+            context.close(promise: nil)
+            return
+        }
+        processNext(context: context)
+    }
+
+    private func write(_ response: KafkaResponse, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.byteBuffer(response.framePrefix(allocator: context.channel.allocator))), promise: nil)
+        for part in response.parts {
+            switch part {
+            case .bytes(let buffer):
+                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+            case .file(let slice):
+                ZeroCopy.write(slice, context: context, promise: nil)
+            }
+        }
+        context.flush()
+    }
+}

@@ -1,0 +1,94 @@
+import Logging
+import RunnelCluster
+import RunnelProtocol
+import RunnelStorage
+import Synchronization
+
+/// The partitions this broker hosts, their roles, and the paths every write and read takes:
+/// leader appends with acks, high-watermark movement, and the fetch waiting room.
+public final class ReplicaManager: Sendable {
+    public let brokerId: Int32
+    let logManager: LogManager
+    let waitingRoom = FetchWaitingRoom()
+    private let partitions = Mutex<[TopicPartition: Partition]>([:])
+    private let logger: Logger
+
+    init(brokerId: Int32, logManager: LogManager, logger: Logger) {
+        self.brokerId = brokerId
+        self.logManager = logManager
+        self.logger = logger
+    }
+
+    public func partition(_ topicPartition: TopicPartition) -> Partition? {
+        partitions.withLock { $0[topicPartition] }
+    }
+
+    /// Makes this broker the leader of every partition of `topic` (single node: ISR = itself),
+    /// creating the logs that do not exist yet.
+    func becomeLeader(of topic: TopicMetadata, config: LogConfig) throws {
+        for index in 0..<topic.partitionCount {
+            let topicPartition = TopicPartition(topic: topic.name, partition: index)
+            if partition(topicPartition) != nil { continue }
+            let log = try logManager.log(for: topicPartition) ?? logManager.createLog(for: topicPartition, config: config)
+            // On one node every append is "replicated" once written: the high watermark is the log end.
+            log.updateHighWatermark(log.offsets.logEndOffset)
+            let hosted = Partition(topicPartition: topicPartition, log: log, role: .leader(epoch: 0, inSyncReplicas: [brokerId]))
+            partitions.withLock { $0[topicPartition] = hosted }
+        }
+    }
+
+    /// Applies a topic's changed configuration to its logs.
+    func update(topic: TopicMetadata, config: LogConfig) throws {
+        for index in 0..<topic.partitionCount {
+            try partition(TopicPartition(topic: topic.name, partition: index))?.log.update(config: config)
+        }
+    }
+
+    func removePartitions(of topic: TopicMetadata) throws {
+        for index in 0..<topic.partitionCount {
+            let topicPartition = TopicPartition(topic: topic.name, partition: index)
+            partitions.withLock { _ = $0.removeValue(forKey: topicPartition) }
+            try logManager.deleteLog(for: topicPartition)
+            waitingRoom.notifyAppend(to: topicPartition)
+        }
+    }
+
+    public enum AppendOutcome: Sendable {
+        case appended(PartitionLog.AppendResult, logStartOffset: Int64)
+        case failed(KafkaErrorCode, String)
+    }
+
+    /// Appends a validated batch as leader. `acks` 0 and 1 return once it is written; `-1`
+    /// (all) also needs the ISR to be at least `min.insync.replicas` — on one node, 1. With
+    /// `flush.messages=1` the answer waits for the fsync (group commit).
+    func appendAsLeader(
+        _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
+    ) async -> AppendOutcome {
+        guard let partition = partition(topicPartition) else {
+            return .failed(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+        }
+        guard partition.isLeader else { return .failed(.notLeaderOrFollower, "This server is not the leader for that topic-partition.") }
+        if acks == -1, partition.inSyncReplicas.count < Int(minInsyncReplicas) {
+            return .failed(
+                .notEnoughReplicas, "The in-sync replicas (\(partition.inSyncReplicas.count)) are fewer than min.insync.replicas (\(minInsyncReplicas)).")
+        }
+        do {
+            let result = try partition.log.append(batch, leaderEpoch: partition.leaderEpoch)
+            if !result.isDuplicate {
+                partition.log.updateHighWatermark(result.nextOffset)
+                waitingRoom.notifyAppend(to: topicPartition)
+            }
+            if partition.log.config.syncsBeforeAcknowledge, acks != 0 {
+                try await partition.log.waitUntilDurable(result.nextOffset)
+            }
+            return .appended(result, logStartOffset: partition.log.offsets.logStartOffset)
+        } catch let error as ProducerStateError {
+            return .failed(error.kafkaErrorCode, error.detail)
+        } catch let error as StorageError where error.code == .batchTooLarge {
+            return .failed(.recordListTooLarge, error.detail)
+        } catch {
+            logger.error("append to \(topicPartition) failed: \(error)")
+            return .failed(.unknownServerError, "\(error)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RunnelBroker
+import ServiceLifecycle
+
+/// `runnel broker`: one broker with embedded metadata; nothing else to install.
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker", abstract: "Run a single Runnel broker that Kafka clients can use.")
+
+    @Option(name: .long, help: "A Kafka-style server.properties file (log.dirs, num.partitions, log.retention.hours, ...).")
+    var config: String?
+
+    @Option(name: .long, help: "The data directory (log.dirs).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Address to listen on, HOST:PORT (listeners).")
+    var listen: String?
+
+    @Option(name: .long, help: "Address clients are told to connect to, HOST:PORT (advertised.listeners).")
+    var advertise: String?
+
+    @Option(name: .customLong("override"), help: "A broker setting KEY=VALUE, as in server.properties; repeatable.")
+    var overrides: [String] = []
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        var settings = BrokerConfig()
+        settings.logDirs = ["runnel-data"]
+        if let config {
+            try settings.apply(BrokerConfig.parseProperties(String(contentsOfFile: config, encoding: .utf8)))
+        }
+        if let dataDir { settings.logDirs = [dataDir] }
+        if let listen { try settings.apply(key: "listeners", value: "PLAINTEXT://" + listen) }
+        if let advertise { try settings.apply(key: "advertised.listeners", value: "PLAINTEXT://" + advertise) }
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "=") else { throw ValidationError("--override needs KEY=VALUE, got \(override)") }
+            try settings.apply(key: String(override[..<equals]), value: String(override[override.index(after: equals)...]))
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "runnel.broker")
+        let broker = try Broker(config: settings, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

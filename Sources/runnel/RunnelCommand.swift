@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct RunnelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runnel",
+        abstract: "Runnel: a Kafka-compatible partitioned-log streaming platform.",
+        subcommands: [BrokerCommand.self])
+}
