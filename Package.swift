@@ -73,6 +73,14 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "RunnelBrokerTests",
+            dependencies: [
+                "RunnelBroker", "RunnelStorage", "RunnelProtocol", "RunnelCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "RunnelStorageTests",
             dependencies: ["RunnelStorage", "RunnelProtocol", "RunnelCodecs", .product(name: "NIOCore", package: "swift-nio")]
         ),

@@ -19,6 +19,7 @@ public final class Broker: Service, Sendable {
     let producerIds: ProducerIdAllocator
     let logger: Logger
     private let group: MultiThreadedEventLoopGroup
+    private let connections = ConnectionRegistry()
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
@@ -62,14 +63,17 @@ public final class Broker: Service, Sendable {
         let dispatcher = makeDispatcher()
         let logger = logger
         let maxFrame = config.socketRequestMaxBytes
+        let connections = connections
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    connections.register(channel)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
-                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(processor: dispatcher, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        KafkaConnectionHandler(processor: dispatcher, registry: connections, logger: logger))
                 }
             }
             .bind(host: config.listenHost, port: config.listenPort).get()
@@ -95,9 +99,12 @@ public final class Broker: Service, Sendable {
         try await stop()
     }
 
-    /// Closes the listener, then flushes and closes every log.
+    /// Closes the listener and every connection (answering waiting fetches at once), lets
+    /// running requests finish, then flushes and closes every log.
     public func stop() async throws {
         if let channel = serverChannel.get() { try? await channel.close() }
+        replicas.waitingRoom.wakeAll()
+        await connections.closeAll(timeout: .seconds(10))
         try logManager.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped cleanly")

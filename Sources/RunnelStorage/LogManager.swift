@@ -33,15 +33,17 @@ public final class LogManager: Sendable {
     public func startup(config: @Sendable (TopicPartition) -> LogConfig) throws -> StartupReport {
         var report = StartupReport(partitions: 0, cleanShutdown: true, recoveredBytes: 0)
         for directory in directories {
-            let marker = directory + "/" + Self.cleanShutdownMarker
-            let clean = FileSystem.exists(marker)
-            report.cleanShutdown = report.cleanShutdown && clean
+
             let recoveryPoints = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.recoveryPoint).read()
             let logStarts = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.logStartOffset).read()
             let highWatermarks = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.highWatermark).read()
             let partitions = try FileSystem.listDirectory(directory).compactMap { name -> TopicPartition? in
                 FileSystem.isDirectory(directory + "/" + name) ? TopicPartition(directoryName: name) : nil
             }
+            // A directory with no partitions (a first start) has nothing to recover.
+            let marker = directory + "/" + Self.cleanShutdownMarker
+            let clean = FileSystem.exists(marker) || partitions.isEmpty
+            report.cleanShutdown = report.cleanShutdown && clean
             let results = Mutex<[Result<PartitionLog, any Error>]>([])
             DispatchQueue.concurrentPerform(iterations: partitions.count) { index in
                 let partition = partitions[index]

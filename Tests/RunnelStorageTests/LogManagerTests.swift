@@ -13,7 +13,7 @@ import Testing
         do {
             let manager = try LogManager(directories: dirs)
             let report = try manager.startup { _ in smallSegmentsConfig() }
-            #expect(report.partitions == 0)
+            #expect(report.partitions == 0 && report.cleanShutdown)
             for (index, partition) in partitions.enumerated() {
                 let log = try manager.createLog(for: partition, config: smallSegmentsConfig())
                 for batch in 0...index {

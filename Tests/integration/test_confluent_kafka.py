@@ -94,7 +94,7 @@ def test_offsets_for_times_finds_the_first_record_at_or_after(broker):
     client.create_topics([NewTopic("timed", num_partitions=1, replication_factor=1)])["timed"].result(10)
     base = 1_700_000_000_000
     produce(broker, "timed", [(None, f"m{i}".encode(), base + i * 1000) for i in range(50)])
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "timer"})
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "timer", "enable.auto.commit": False})
     for probe, expected in [(base - 1, 0), (base, 0), (base + 10_500, 11), (base + 49_000, 49), (base + 50_000, -1)]:
         found = consumer.offsets_for_times([TopicPartition("timed", 0, probe)], timeout=10)[0]
         assert found.error is None and found.offset == expected, (probe, found)

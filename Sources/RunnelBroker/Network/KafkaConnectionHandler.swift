@@ -24,6 +24,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias OutboundOut = IOData
 
     private let processor: any KafkaRequestProcessor
+    private let registry: ConnectionRegistry
     private let logger: Logger
     private var pending: [ByteBuffer] = []
     private var busy = false
@@ -32,8 +33,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Frames queued beyond this stop reads until the queue drains (back-pressure).
     private static let maxQueuedFrames = 64
 
-    init(processor: any KafkaRequestProcessor, logger: Logger) {
+    init(processor: any KafkaRequestProcessor, registry: ConnectionRegistry, logger: Logger) {
         self.processor = processor
+        self.registry = registry
         self.logger = logger
     }
 
@@ -68,9 +70,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let processor = processor
         let client = client
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let registry = registry
+        registry.requestStarted()
         context.eventLoop.makeFutureWithTask {
             await processor.process(frame: frame, client: client)
         }.whenSuccess { outcome in
+            registry.requestFinished()
             let (handler, context) = loopBound.value
             handler.finish(outcome, context: context)
         }

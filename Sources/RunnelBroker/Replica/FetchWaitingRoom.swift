@@ -48,6 +48,18 @@ final class FetchWaitingRoom: Sendable {
         }
     }
 
+    /// Answers every waiting fetch now (shutdown).
+    func wakeAll() {
+        let woken = waiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return Array(waiters.values)
+        }
+        for waiter in woken {
+            waiter.timer?.cancel()
+            waiter.continuation.resume()
+        }
+    }
+
     private func wake(_ id: Int) {
         guard let waiter = waiters.withLock({ $0.removeValue(forKey: id) }) else { return }
         waiter.timer?.cancel()

@@ -1,0 +1,78 @@
+import RunnelProtocol
+import RunnelStorage
+import Testing
+@testable import RunnelBroker
+
+@Suite struct BrokerConfigTests {
+    @Test func readsKafkaServerProperties() throws {
+        let text = """
+            # a Kafka server.properties
+            node.id=3
+            listeners=PLAINTEXT://0.0.0.0:9093
+            advertised.listeners = PLAINTEXT://broker-3.local:9093
+            log.dirs=/var/lib/a,/var/lib/b
+            num.partitions: 6
+            log.retention.hours=24
+            log.segment.bytes=1048576
+            auto.create.topics.enable=false
+            ! another comment style
+            process.roles=broker,controller
+            """
+        var config = BrokerConfig()
+        try config.apply(BrokerConfig.parseProperties(text))
+        #expect(config.nodeId == 3)
+        #expect(config.listenHost == "0.0.0.0" && config.listenPort == 9093)
+        #expect(config.advertised.host == "broker-3.local" && config.advertised.port == 9093)
+        #expect(config.logDirs == ["/var/lib/a", "/var/lib/b"])
+        #expect(config.numPartitions == 6)
+        #expect(config.logRetentionMs == 24 * 3_600_000)
+        #expect(config.logSegmentBytes == 1_048_576)
+        #expect(!config.autoCreateTopics)
+    }
+
+    @Test func rejectsUnknownKeysAndBadValues() {
+        var config = BrokerConfig()
+        #expect(throws: BrokerConfigError.self) { try config.apply(key: "log.retention.hourz", value: "1") }
+        #expect(throws: BrokerConfigError.self) { try config.apply(key: "num.partitions", value: "many") }
+        #expect(throws: BrokerConfigError.self) { try config.apply(key: "listeners", value: "nonsense") }
+        #expect(throws: BrokerConfigError.self) { try config.apply(key: "auto.create.topics.enable", value: "yes") }
+    }
+}
+
+@Suite struct TopicConfigSchemaTests {
+    let schema: TopicConfigSchema = {
+        var broker = BrokerConfig()
+        broker.logRetentionMs = 1000
+        broker.logFlushIntervalMessages = 1
+        return TopicConfigSchema(broker: broker)
+    }()
+
+    @Test func validatesKafkaNamesAndValues() {
+        #expect(schema.validate(["retention.ms": "-1", "segment.bytes": "1048576", "compression.type": "zstd"]) == nil)
+        #expect(schema.validate(["retention.ms": "soon"]) != nil)
+        #expect(schema.validate(["retention.ms": "-2"]) != nil)
+        #expect(schema.validate(["cleanup.policy": "compact"]) != nil)
+        #expect(schema.validate(["no.such.config": "1"])?.contains("Unknown topic config") == true)
+        #expect(schema.validate(["message.timestamp.type": "LogAppendTime", "min.insync.replicas": "0"]) != nil)
+    }
+
+    @Test func brokerDefaultsAndOverridesBecomeTheLogConfig() {
+        let defaults = schema.logConfig([:])
+        #expect(defaults.retentionMs == 1000)
+        #expect(defaults.syncsBeforeAcknowledge)
+        let overridden = schema.logConfig(["retention.ms": "5", "flush.messages": "1000", "segment.bytes": "2048"])
+        #expect(overridden.retentionMs == 5 && overridden.segmentBytes == 2048 && !overridden.syncsBeforeAcknowledge)
+        let values = Dictionary(uniqueKeysWithValues: schema.effective(["retention.ms": "5"]).map { ($0.entry.name, ($0.value, $0.isOverride)) })
+        #expect(values["retention.ms"]! == ("5", true))
+        #expect(values["segment.bytes"]! == ("1073741824", false))
+    }
+
+    @Test func produceSettingsReadCompressionAndTimestampPolicies() {
+        #expect(schema.produceSettings([:]).compression == .none)
+        #expect(schema.produceSettings(["compression.type": "lz4"]).compression == .some(.lz4))
+        #expect(schema.produceSettings(["compression.type": "uncompressed"]).compression == .some(CompressionCodec.none))
+        #expect(schema.produceSettings(["message.timestamp.type": "LogAppendTime"]).logAppendTime)
+    }
+}
+
+import RunnelCodecs

@@ -1,0 +1,88 @@
+"""Topic configs the broker enforces on produce: compression.type (recompression, so real
+clients decode batches our encoder wrote), message.timestamp.type, max.message.bytes,
+min.insync.replicas with acks=all, and acks=0."""
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KPTopicPartition
+
+
+def create(broker, name, **config):
+    client = AdminClient({"bootstrap.servers": broker.bootstrap})
+    client.create_topics([NewTopic(name, num_partitions=1, replication_factor=1, config=config)])[name].result(10)
+
+
+def produce(broker, topic, values, **config):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, **config})
+    reports = []
+    for value in values:
+        producer.produce(topic, value=value, timestamp=1_600_000_000_000,
+                         on_delivery=lambda err, msg: reports.append((err, msg)))
+    producer.flush(30)
+    return reports
+
+
+def read(broker, topic, count):
+    # No commits: offsets need the group coordinator (its own issue), which this suite does not test.
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "policy-reader", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    messages, deadline = [], time.time() + 20
+    while len(messages) < count and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            messages.append(msg)
+    consumer.close()
+    return messages
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_named_compression_type_recompresses_and_clients_decode_it(broker, codec):
+    create(broker, f"re-{codec}", **{"compression.type": codec})
+    values = [b"recompressed by the broker %d " % i * 8 for i in range(300)]
+    assert all(err is None for err, _ in produce(broker, f"re-{codec}", values, **{"compression.type": "none"}))
+    assert [m.value() for m in read(broker, f"re-{codec}", 300)] == values
+    # kafka-python decodes the same batches with its own codec implementations.
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, consumer_timeout_ms=3000)
+    consumer.assign([KPTopicPartition(f"re-{codec}", 0)])
+    consumer.seek_to_beginning()
+    assert [r.value for r in consumer] == values
+    consumer.close()
+
+
+def test_log_append_time_replaces_producer_timestamps(broker):
+    create(broker, "appended", **{"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    produce(broker, "appended", [b"a", b"b"])
+    for msg in read(broker, "appended", 2):
+        kind, timestamp = msg.timestamp()
+        assert kind == 2  # TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= timestamp <= int(time.time() * 1000) + 1000
+
+
+def test_batches_over_max_message_bytes_are_refused(broker):
+    create(broker, "small", **{"max.message.bytes": "2048"})
+    reports = produce(broker, "small", [b"x" * 10_000], **{"message.max.bytes": 100_000, "retries": 0})
+    assert reports[0][0] is not None and reports[0][0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert all(err is None for err, _ in produce(broker, "small", [b"fits"]))
+
+
+def test_acks_all_needs_min_insync_replicas(broker):
+    create(broker, "strict", **{"min.insync.replicas": "2"})
+    reports = produce(broker, "strict", [b"x"], acks="all", **{"message.timeout.ms": 3000})
+    assert reports[0][0] is not None
+    assert reports[0][0].code() in (KafkaError.NOT_ENOUGH_REPLICAS, KafkaError._MSG_TIMED_OUT)
+    assert all(err is None for err, _ in produce(broker, "strict", [b"y"], acks=1))
+
+
+def test_acks_zero_and_fsync_before_ack(broker):
+    create(broker, "fire-and-forget")
+    create(broker, "durable", **{"flush.messages": "1"})
+    produce(broker, "fire-and-forget", [b"%d" % i for i in range(500)], acks=0)
+    assert len(read(broker, "fire-and-forget", 500)) == 500
+    reports = produce(broker, "durable", [b"%d" % i for i in range(500)], acks="all")
+    assert all(err is None for err, _ in reports)
+    assert [m.value() for m in read(broker, "durable", 500)] == [b"%d" % i for i in range(500)]
