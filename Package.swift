@@ -40,6 +40,8 @@ let package = Package(
             name: "RunnelStorage",
             dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // Pure state machines: no sockets, no files, no clock (ARCHITECTURE.md).
+        .target(name: "RunnelCoordinator"),
         .target(
             name: "RunnelCluster",
             dependencies: ["RunnelProtocol"]
@@ -47,7 +49,7 @@ let package = Package(
         .target(
             name: "RunnelBroker",
             dependencies: [
-                "RunnelProtocol", "RunnelStorage", "RunnelCluster", "RunnelCodecs",
+                "RunnelProtocol", "RunnelStorage", "RunnelCluster", "RunnelCodecs", "RunnelCoordinator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,6 +74,7 @@ let package = Package(
             dependencies: ["RunnelProtocol", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "RunnelCoordinatorTests", dependencies: ["RunnelCoordinator"]),
         .testTarget(
             name: "RunnelBrokerTests",
             dependencies: [

@@ -78,11 +78,16 @@ struct SparseIndex<Entry: SparseIndexEntry>: Sendable {
 
     /// The last entry whose key is at or below `key` (binary search), or nil if none is.
     func lastEntry(atOrBelow key: Int64) -> Entry? {
+        lastEntry(atOrBelow: key, by: \.orderingKey)
+    }
+
+    /// The same search on another field that increases with the entries (a file position).
+    func lastEntry(atOrBelow key: Int64, by field: (Entry) -> Int64) -> Entry? {
         var low = 0
         var high = entries.count
         while low < high {
             let middle = (low + high) / 2
-            if entries[middle].orderingKey <= key { low = middle + 1 } else { high = middle }
+            if field(entries[middle]) <= key { low = middle + 1 } else { high = middle }
         }
         return low == 0 ? nil : entries[low - 1]
     }

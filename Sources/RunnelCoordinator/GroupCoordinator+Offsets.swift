@@ -1,0 +1,74 @@
+/// Committed offsets, group listing and deletion. Changes come out as records to append;
+/// `replay` applies them, both after a successful append and when loading at start-up, so the
+/// state is always what the log says.
+extension GroupCoordinator {
+    /// Whether a commit from this member may be applied (Kafka's validateOffsetCommit): a
+    /// member of the current generation, or a "simple" consumer (no member id, generation -1)
+    /// of a group without members.
+    public func validateCommit(groupId: String, memberId: String, generationId: Int32) -> Int16 {
+        guard !groupId.isEmpty else { return Error.invalidGroupId }
+        guard let group = groups[groupId], !group.members.isEmpty else {
+            return generationId < 0 ? Error.none : Error.illegalGeneration
+        }
+        if generationId < 0, memberId.isEmpty { return Error.unknownMemberId }
+        guard group.members[memberId] != nil else { return Error.unknownMemberId }
+        guard generationId == group.generationId else { return Error.illegalGeneration }
+        return group.state == .preparingRebalance ? Error.rebalanceInProgress : Error.none
+    }
+
+    /// The records that commit these offsets; apply them with `replay` once appended.
+    public func commitRecords(groupId: String, offsets: [GroupTopicPartition: OffsetAndMetadata]) -> [CoordinatorRecord] {
+        offsets.sorted { $0.key < $1.key }.map { .offsetCommit(groupId: groupId, partition: $0.key, value: $0.value) }
+    }
+
+    /// Applies a record from the log (just appended, or read back at start-up).
+    public mutating func replay(_ record: CoordinatorRecord) {
+        switch record {
+        case .offsetCommit(let groupId, let partition, let value):
+            if let value {
+                offsets[groupId, default: [:]][partition] = value
+            } else {
+                offsets[groupId]?.removeValue(forKey: partition)
+                if offsets[groupId]?.isEmpty == true { offsets.removeValue(forKey: groupId) }
+            }
+        }
+    }
+
+    /// Committed offsets of a group, for the given partitions or all of them.
+    public func committedOffsets(groupId: String, partitions: [GroupTopicPartition]?) -> [GroupTopicPartition: OffsetAndMetadata] {
+        let all = offsets[groupId] ?? [:]
+        guard let partitions else { return all }
+        return all.filter { partitions.contains($0.key) }
+    }
+
+    /// DeleteGroups: only a group without members; its offsets go as tombstones.
+    public mutating func deleteGroup(_ groupId: String) -> (errorCode: Int16, records: [CoordinatorRecord]) {
+        if let group = groups[groupId], !group.members.isEmpty { return (Error.nonEmptyGroup, []) }
+        guard groups[groupId] != nil || offsets[groupId] != nil else { return (Error.groupIdNotFound, []) }
+        groups.removeValue(forKey: groupId)
+        let tombstones = (offsets[groupId] ?? [:]).keys.sorted().map {
+            CoordinatorRecord.offsetCommit(groupId: groupId, partition: $0, value: nil)
+        }
+        return (Error.none, tombstones)
+    }
+
+    /// OffsetDelete: drops committed offsets of partitions the group no longer consumes.
+    public func deleteOffsetsRecords(groupId: String, partitions: [GroupTopicPartition]) -> [CoordinatorRecord] {
+        partitions.filter { offsets[groupId]?[$0] != nil }.map { .offsetCommit(groupId: groupId, partition: $0, value: nil) }
+    }
+
+    /// Every group with members or committed offsets: (id, protocol type, state).
+    public var listing: [(groupId: String, protocolType: String, state: ClassicGroup.State)] {
+        let ids = Set(groups.keys).union(offsets.keys)
+        return ids.sorted().map { id in
+            let group = groups[id]
+            return (id, group?.protocolType ?? "consumer", group?.state ?? .empty)
+        }
+    }
+
+    /// A group as DescribeGroups shows it; nil when the coordinator has never heard of it.
+    public func describe(_ groupId: String) -> ClassicGroup? {
+        if let group = groups[groupId] { return group }
+        return offsets[groupId] == nil ? nil : ClassicGroup(groupId: groupId)
+    }
+}
