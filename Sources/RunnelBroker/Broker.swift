@@ -17,6 +17,7 @@ public final class Broker: Service, Sendable {
     let replicas: ReplicaManager
     let topics: TopicLifecycle
     let producerIds: ProducerIdAllocator
+    let groups: GroupCoordinatorRuntime
     let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let connections = ConnectionRegistry()
@@ -30,6 +31,7 @@ public final class Broker: Service, Sendable {
         replicas = ReplicaManager(brokerId: config.nodeId, logManager: logManager, logger: logger)
         topics = TopicLifecycle(metadata: metadata, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: metadata)
+        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
@@ -45,6 +47,7 @@ public final class Broker: Service, Sendable {
             try logManager.deleteLog(for: log.topicPartition)
         }
         for topic in known.values { try replicas.becomeLeader(of: topic, config: schema.logConfig(topic.configs)) }
+        try groups.start(topics: topics, metadata: metadata)
         logger.info(
             "loaded \(report.partitions) partitions from \(config.logDirs.joined(separator: ",")) (\(report.cleanShutdown ? "clean shutdown" : "recovered after an unclean shutdown, \(report.recoveredBytes) bytes truncated"))")
     }
@@ -104,6 +107,7 @@ public final class Broker: Service, Sendable {
     public func stop() async throws {
         if let channel = serverChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()
+        groups.stop()
         await connections.closeAll(timeout: .seconds(10))
         try logManager.shutdown()
         try await group.shutdownGracefully()

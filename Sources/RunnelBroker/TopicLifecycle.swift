@@ -11,9 +11,10 @@ struct TopicLifecycle: Sendable {
     let config: BrokerConfig
 
     /// Creates a topic; -1 partitions or replication factor take the broker defaults.
-    func create(name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool = false)
-        throws -> TopicMetadata
-    {
+    func create(
+        name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool = false,
+        isInternal: Bool = false
+    ) throws -> TopicMetadata {
         let count = partitions == -1 ? config.numPartitions : partitions
         let factor = replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor
         if let problem = schema.validate(configs) { throw ClusterMetadataError(.invalidConfig, problem) }
@@ -24,13 +25,17 @@ struct TopicLifecycle: Sendable {
             guard factor == 1 else { throw ClusterMetadataError(.invalidReplicationFactor, "replication factor must be 1 on a single broker") }
             return TopicMetadata(name: name, id: .zero, partitionCount: count, replicationFactor: factor, configs: configs)
         }
-        let topic = try metadata.createTopic(name: name, partitions: count, replicationFactor: factor, configs: configs)
+        let topic = try metadata.createTopic(
+            name: name, partitions: count, replicationFactor: factor, configs: configs, isInternal: isInternal)
         try replicas.becomeLeader(of: topic, config: schema.logConfig(topic.configs))
         return topic
     }
 
     func delete(name: String) throws -> TopicMetadata {
         guard config.deleteTopicEnable else { throw ClusterMetadataError(.invalidRequest, "topic deletion is disabled (delete.topic.enable=false)") }
+        if metadata.topic(named: name)?.isInternal == true {
+            throw ClusterMetadataError(.invalidRequest, "internal topic '\(name)' cannot be deleted")
+        }
         let topic = try metadata.deleteTopic(named: name)
         try replicas.removePartitions(of: topic)
         return topic

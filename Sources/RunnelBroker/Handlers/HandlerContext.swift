@@ -12,6 +12,7 @@ struct HandlerContext: Sendable {
     let logManager: LogManager
     let topics: TopicLifecycle
     let producerIds: ProducerIdAllocator
+    let groups: GroupCoordinatorRuntime
     let logger: Logger
 
     init(broker: Broker) {
@@ -22,6 +23,7 @@ struct HandlerContext: Sendable {
         logManager = broker.logManager
         topics = broker.topics
         producerIds = broker.producerIds
+        groups = broker.groups
         logger = broker.logger
     }
 }
@@ -45,6 +47,17 @@ enum HandlerRegistry {
             AnyAPIHandler(CreatePartitionsHandler(context: context)),
             AnyAPIHandler(DescribeClusterHandler(context: context)),
             AnyAPIHandler(DescribeLogDirsHandler(context: context)),
+            AnyAPIHandler(FindCoordinatorHandler(context: context)),
+            AnyAPIHandler(JoinGroupHandler(context: context)),
+            AnyAPIHandler(SyncGroupHandler(context: context)),
+            AnyAPIHandler(HeartbeatHandler(context: context)),
+            AnyAPIHandler(LeaveGroupHandler(context: context)),
+            AnyAPIHandler(OffsetCommitHandler(context: context)),
+            AnyAPIHandler(OffsetFetchHandler(context: context)),
+            AnyAPIHandler(OffsetDeleteHandler(context: context)),
+            AnyAPIHandler(ListGroupsHandler(context: context)),
+            AnyAPIHandler(DescribeGroupsHandler(context: context)),
+            AnyAPIHandler(DeleteGroupsHandler(context: context)),
         ]
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 
@@ -57,7 +60,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.warning("closing connection from \(client): \(error)")
+        // A client that vanishes mid-connection is routine; anything else is worth a warning.
+        if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+            logger.debug("connection from \(client) reset: \(error)")
+        } else {
+            logger.warning("closing connection from \(client): \(error)")
+        }
         closed = true
         context.close(promise: nil)
     }

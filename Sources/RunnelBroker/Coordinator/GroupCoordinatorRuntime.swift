@@ -1,0 +1,198 @@
+import Logging
+import NIOCore
+import RunnelCluster
+import RunnelCoordinator
+import RunnelProtocol
+import RunnelStorage
+import Synchronization
+
+/// Hosts the pure `GroupCoordinator` in the broker: parks JoinGroup/SyncGroup requests until
+/// the state machine releases them, ticks its clock, and writes its records to
+/// `__consumer_offsets` through the same append path as any producer, answering a commit only
+/// once its records are in the log. At start-up it replays that topic to rebuild the offsets.
+final class GroupCoordinatorRuntime: Sendable {
+    static let offsetsTopic = "__consumer_offsets"
+
+    private enum Parked {
+        case join(CheckedContinuation<GroupCoordinator.JoinResult, Never>)
+        case sync(CheckedContinuation<GroupCoordinator.SyncResult, Never>)
+    }
+
+    private let state: Mutex<GroupCoordinator>
+    private let parked = Mutex<[Int: Parked]>([:])
+    private let nextRequestId = Atomic<Int>(1)
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+    private let replicas: ReplicaManager
+    /// `offsets.topic.num.partitions`, or the partition count the topic was created with.
+    private let partitionCount: Atomic<Int32>
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+
+    init(config: BrokerConfig, replicas: ReplicaManager, logger: Logger,
+         clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
+        var coordinatorConfig = GroupCoordinator.Config()
+        coordinatorConfig.initialRebalanceDelayMs = config.groupInitialRebalanceDelayMs
+        state = Mutex(GroupCoordinator(config: coordinatorConfig))
+        self.replicas = replicas
+        partitionCount = Atomic(config.offsetsTopicNumPartitions)
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
+    func start(topics: TopicLifecycle, metadata: EmbeddedMetadataStore) throws {
+        var partitions = metadata.topic(named: Self.offsetsTopic)?.partitionCount ?? 0
+        if partitions == 0 {
+            partitions = try topics.create(
+                name: Self.offsetsTopic, partitions: partitionCount.load(ordering: .relaxed), replicationFactor: 1, configs: ["retention.ms": "-1"],
+                isInternal: true
+            ).partitionCount
+        }
+        partitionCount.store(partitions, ordering: .relaxed)
+        var replayed = 0
+        for index in 0..<partitions {
+            guard let log = replicas.partition(TopicPartition(topic: Self.offsetsTopic, partition: index))?.log else { continue }
+            var offset = log.offsets.logStartOffset
+            while let slice = try log.read(from: offset, maxBytes: 1 << 20) {
+                for bytes in RecordSet(try slice.readBytes()) {
+                    let batch = try RecordBatch(validating: bytes)
+                    for record in try batch.records() where record.offset >= offset {
+                        guard let key = record.key,
+                              let decoded = CoordinatorRecord(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
+                        else { continue }
+                        state.withLock { $0.replay(decoded) }
+                        replayed += 1
+                    }
+                }
+                offset = slice.nextOffset
+            }
+        }
+        logger.info("group coordinator loaded \(replayed) records from \(Self.offsetsTopic) (\(partitions) partitions)")
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
+                guard let self else { return }
+                let now = self.clock()
+                self.perform(self.state.withLock { $0.tick(now: now) })
+            }
+        }
+        ticker.withLock { $0 = task }
+    }
+
+    func stop() {
+        ticker.withLock { $0?.cancel() }
+    }
+
+    /// The `__consumer_offsets` partition that holds a group, as Kafka computes it.
+    func partition(for groupId: String) -> Int32 {
+        Int32(Self.javaHashCode(groupId) & 0x7fff_ffff) % partitionCount.load(ordering: .relaxed)
+    }
+
+    /// Java's String.hashCode over UTF-16 code units, so groups land where Kafka puts them.
+    static func javaHashCode(_ string: String) -> Int32 {
+        string.utf16.reduce(Int32(0)) { $0 &* 31 &+ Int32($1) }
+    }
+
+    // MARK: Membership
+
+    func join(_ request: GroupCoordinator.JoinRequest) async -> GroupCoordinator.JoinResult {
+        let id = nextRequestId.wrappingAdd(1, ordering: .relaxed).oldValue
+        return await withCheckedContinuation { continuation in
+            parked.withLock { $0[id] = .join(continuation) }
+            let now = clock()
+            perform(state.withLock { $0.join(request, id: id, now: now) })
+        }
+    }
+
+    func sync(groupId: String, memberId: String, generationId: Int32, assignments: [String: [UInt8]]) async -> GroupCoordinator.SyncResult {
+        let id = nextRequestId.wrappingAdd(1, ordering: .relaxed).oldValue
+        return await withCheckedContinuation { continuation in
+            parked.withLock { $0[id] = .sync(continuation) }
+            let now = clock()
+            perform(state.withLock {
+                $0.sync(groupId: groupId, memberId: memberId, generationId: generationId, assignments: assignments, id: id, now: now)
+            })
+        }
+    }
+
+    func heartbeat(groupId: String, memberId: String, generationId: Int32) -> Int16 {
+        let now = clock()
+        return state.withLock { $0.heartbeat(groupId: groupId, memberId: memberId, generationId: generationId, now: now) }
+    }
+
+    func leave(groupId: String, members: [(memberId: String, groupInstanceId: String?)]) -> [Int16] {
+        let now = clock()
+        let (errors, actions) = state.withLock { $0.leave(groupId: groupId, members: members, now: now) }
+        perform(actions)
+        return errors
+    }
+
+    private func perform(_ actions: [GroupCoordinator.Action]) {
+        for action in actions {
+            switch action {
+            case .completeJoin(let id, let result):
+                if case .join(let continuation)? = parked.withLock({ $0.removeValue(forKey: id) }) { continuation.resume(returning: result) }
+            case .completeSync(let id, let result):
+                if case .sync(let continuation)? = parked.withLock({ $0.removeValue(forKey: id) }) { continuation.resume(returning: result) }
+            }
+        }
+    }
+
+    // MARK: Offsets and groups
+
+    /// Validates and commits; returns the error code for every partition of the request.
+    func commit(groupId: String, memberId: String, generationId: Int32, offsets: [GroupTopicPartition: OffsetAndMetadata]) async -> Int16 {
+        let code = state.withLock { $0.validateCommit(groupId: groupId, memberId: memberId, generationId: generationId) }
+        guard code == 0 else { return code }
+        let records = state.withLock { $0.commitRecords(groupId: groupId, offsets: offsets) }
+        return await write(records, groupId: groupId)
+    }
+
+    func committedOffsets(groupId: String, partitions: [GroupTopicPartition]?) -> [GroupTopicPartition: OffsetAndMetadata] {
+        state.withLock { $0.committedOffsets(groupId: groupId, partitions: partitions) }
+    }
+
+    func deleteGroup(_ groupId: String) async -> Int16 {
+        let (code, records) = state.withLock { $0.deleteGroup(groupId) }
+        guard code == 0 else { return code }
+        return await write(records, groupId: groupId)
+    }
+
+    func deleteOffsets(groupId: String, partitions: [GroupTopicPartition]) async -> Int16 {
+        if let group = state.withLock({ $0.groups[groupId] }), !group.members.isEmpty {
+            return KafkaErrorCode(rawValue: 86).rawValue  // GROUP_SUBSCRIBED_TO_TOPIC
+        }
+        let records = state.withLock { $0.deleteOffsetsRecords(groupId: groupId, partitions: partitions) }
+        return await write(records, groupId: groupId)
+    }
+
+    var listing: [(groupId: String, protocolType: String, state: ClassicGroup.State)] { state.withLock { $0.listing } }
+
+    func describe(_ groupId: String) -> ClassicGroup? { state.withLock { $0.describe(groupId) } }
+
+    /// Appends records to the group's `__consumer_offsets` partition (acks=all), then applies
+    /// them: the state changes only once the log has them.
+    private func write(_ records: [CoordinatorRecord], groupId: String) async -> Int16 {
+        guard !records.isEmpty else { return 0 }
+        var builder = RecordBatchBuilder()
+        let now = clock()
+        for record in records {
+            builder.append(key: record.key, value: record.value, timestamp: now)
+        }
+        do {
+            let batch = try RecordBatch(validating: builder.build())
+            let target = TopicPartition(topic: Self.offsetsTopic, partition: partition(for: groupId))
+            switch await replicas.appendAsLeader(batch, to: target, acks: -1, minInsyncReplicas: 1) {
+            case .appended:
+                state.withLock { coordinator in records.forEach { coordinator.replay($0) } }
+                return 0
+            case .failed(let code, let message):
+                logger.error("writing group \(groupId) records failed: \(message)")
+                return code == .unknownTopicOrPartition ? KafkaErrorCode.coordinatorNotAvailable.rawValue : code.rawValue
+            }
+        } catch {
+            logger.error("encoding group \(groupId) records failed: \(error)")
+            return KafkaErrorCode.unknownServerError.rawValue
+        }
+    }
+}
