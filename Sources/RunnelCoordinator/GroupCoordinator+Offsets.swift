@@ -57,6 +57,17 @@ extension GroupCoordinator {
         partitions.filter { offsets[groupId]?[$0] != nil }.map { .offsetCommit(groupId: groupId, partition: $0, value: nil) }
     }
 
+    /// `offsets.retention.minutes`: tombstones for offsets of groups without members that were
+    /// last committed more than `retentionMs` ago (Kafka expires them the same way).
+    public func expiredOffsetsRecords(now: Int64, retentionMs: Int64) -> [(groupId: String, records: [CoordinatorRecord])] {
+        offsets.keys.sorted().compactMap { groupId in
+            guard groups[groupId]?.members.isEmpty ?? true else { return nil }
+            let expired = offsets[groupId]!.filter { now - $0.value.commitTimestamp > retentionMs }.keys.sorted()
+            guard !expired.isEmpty else { return nil }
+            return (groupId, expired.map { .offsetCommit(groupId: groupId, partition: $0, value: nil) })
+        }
+    }
+
     /// Every group with members or committed offsets: (id, protocol type, state).
     public var listing: [(groupId: String, protocolType: String, state: ClassicGroup.State)] {
         let ids = Set(groups.keys).union(offsets.keys)

@@ -133,6 +133,17 @@ import Testing
         #expect(restarted.committedOffsets(groupId: "simple", partitions: nil).isEmpty)
     }
 
+    @Test mutating func offsetsOfEmptyGroupsExpire() {
+        let partition = GroupTopicPartition(topic: "t", partition: 0)
+        for record in coordinator.commitRecords(groupId: "idle", offsets: [partition: .init(offset: 5, leaderEpoch: 0, metadata: nil, commitTimestamp: 1_000)]) {
+            coordinator.replay(record)
+        }
+        #expect(coordinator.expiredOffsetsRecords(now: 60_000, retentionMs: 60_000).isEmpty)
+        let expired = coordinator.expiredOffsetsRecords(now: 61_001, retentionMs: 60_000)
+        #expect(expired.map(\.groupId) == ["idle"])
+        #expect(expired[0].records == [.offsetCommit(groupId: "idle", partition: partition, value: nil)])
+    }
+
     @Test mutating func commitsAreCheckedAgainstTheGeneration() {
         let a = newMember(now: 0)
         _ = join(a, now: 0)

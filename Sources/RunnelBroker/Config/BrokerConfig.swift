@@ -29,6 +29,7 @@ public struct BrokerConfig: Sendable, Equatable {
     public var minInsyncReplicas: Int32 = 1
     public var offsetsTopicNumPartitions: Int32 = 50
     public var groupInitialRebalanceDelayMs: Int64 = 3000
+    public var offsetsRetentionMinutes: Int64 = 7 * 24 * 60
 
     public init() {}
 
@@ -87,6 +88,7 @@ public struct BrokerConfig: Sendable, Equatable {
         case "min.insync.replicas": minInsyncReplicas = try int()
         case "offsets.topic.num.partitions": offsetsTopicNumPartitions = try int()
         case "group.initial.rebalance.delay.ms": groupInitialRebalanceDelayMs = try int()
+        case "offsets.retention.minutes": offsetsRetentionMinutes = try int()
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",

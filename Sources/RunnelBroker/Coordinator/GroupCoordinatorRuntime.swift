@@ -27,6 +27,7 @@ final class GroupCoordinatorRuntime: Sendable {
     private let partitionCount: Atomic<Int32>
     private let logger: Logger
     private let clock: @Sendable () -> Int64
+    private let offsetsRetentionMs: Int64
 
     init(config: BrokerConfig, replicas: ReplicaManager, logger: Logger,
          clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
@@ -37,6 +38,7 @@ final class GroupCoordinatorRuntime: Sendable {
         partitionCount = Atomic(config.offsetsTopicNumPartitions)
         self.logger = logger
         self.clock = clock
+        offsetsRetentionMs = config.offsetsRetentionMinutes * 60_000
     }
 
     /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
@@ -69,14 +71,28 @@ final class GroupCoordinatorRuntime: Sendable {
         }
         logger.info("group coordinator loaded \(replayed) records from \(Self.offsetsTopic) (\(partitions) partitions)")
         let task = Task { [weak self] in
+            var lastExpiry = Int64(0)
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(50))
                 guard let self else { return }
                 let now = self.clock()
                 self.perform(self.state.withLock { $0.tick(now: now) })
+                if now - lastExpiry >= 60_000 {
+                    lastExpiry = now
+                    await self.expireOffsets(now: now)
+                }
             }
         }
         ticker.withLock { $0 = task }
+    }
+
+    /// Writes tombstones for offsets past `offsets.retention.minutes` in groups without members.
+    private func expireOffsets(now: Int64) async {
+        let expired = state.withLock { $0.expiredOffsetsRecords(now: now, retentionMs: offsetsRetentionMs) }
+        for (groupId, records) in expired {
+            let code = await write(records, groupId: groupId)
+            if code == 0 { logger.info("expired \(records.count) committed offsets of group \(groupId)") }
+        }
     }
 
     func stop() {
