@@ -63,10 +63,9 @@ enum ConfigChange {
         do {
             try context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
             return (0, nil)
-        } catch let error as ClusterMetadataError {
-            return (error.code.rawValue, error.message)
         } catch {
-            return (KafkaErrorCode.unknownServerError.rawValue, "\(error)")
+            let (code, message) = kafkaError(for: error)
+            return (code, message)
         }
     }
 }

@@ -11,12 +11,8 @@ struct CreatePartitionsHandler: APIHandler {
             var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: topic.name)
             do {
                 _ = try context.topics.addPartitions(topic: topic.name, totalCount: topic.count, validateOnly: request.validateOnly)
-            } catch let error as ClusterMetadataError {
-                result.errorCode = error.code.rawValue
-                result.errorMessage = error.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }
             return result
         }

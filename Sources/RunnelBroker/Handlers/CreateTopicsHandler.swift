@@ -26,12 +26,8 @@ struct CreateTopicsHandler: APIHandler {
                     .init(name: entry.entry.name, value: entry.value, readOnly: false,
                           configSource: entry.isOverride ? ConfigSource.dynamicTopic : ConfigSource.defaultConfig, isSensitive: false)
                 }
-            } catch let error as ClusterMetadataError {
-                result.errorCode = error.code.rawValue
-                result.errorMessage = error.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }
             results.append(result)
         }

@@ -20,12 +20,8 @@ struct DeleteTopicsHandler: APIHandler {
                 let deleted = try context.topics.delete(name: name)
                 result.name = deleted.name
                 result.topicId = deleted.id
-            } catch let error as ClusterMetadataError {
-                result.errorCode = error.code.rawValue
-                result.errorMessage = error.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }
             results.append(result)
         }
