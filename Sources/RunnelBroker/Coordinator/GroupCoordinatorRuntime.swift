@@ -28,6 +28,8 @@ final class GroupCoordinatorRuntime: Sendable {
     private let logger: Logger
     private let clock: @Sendable () -> Int64
     private let offsetsRetentionMs: Int64
+    private let maintenanceIntervalMs: Int64
+    private let log: CoordinatorLog
 
     init(config: BrokerConfig, replicas: ReplicaManager, logger: Logger,
          clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
@@ -39,6 +41,8 @@ final class GroupCoordinatorRuntime: Sendable {
         self.logger = logger
         self.clock = clock
         offsetsRetentionMs = config.offsetsRetentionMinutes * 60_000
+        maintenanceIntervalMs = config.offsetsRetentionCheckIntervalMs
+        log = CoordinatorLog(replicas: replicas, logger: logger)
     }
 
     /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
@@ -71,15 +75,16 @@ final class GroupCoordinatorRuntime: Sendable {
         }
         logger.info("group coordinator loaded \(replayed) records from \(Self.offsetsTopic) (\(partitions) partitions)")
         let task = Task { [weak self] in
-            var lastExpiry = Int64(0)
+            var lastExpiry = self?.clock() ?? 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(50))
                 guard let self else { return }
                 let now = self.clock()
                 self.perform(self.state.withLock { $0.tick(now: now) })
-                if now - lastExpiry >= 60_000 {
+                if now - lastExpiry >= self.maintenanceIntervalMs {
                     lastExpiry = now
                     await self.expireOffsets(now: now)
+                    await self.compact(now: now)
                 }
             }
         }
@@ -186,29 +191,23 @@ final class GroupCoordinatorRuntime: Sendable {
 
     func describe(_ groupId: String) -> ClassicGroup? { state.withLock { $0.describe(groupId) } }
 
-    /// Appends records to the group's `__consumer_offsets` partition (acks=all), then applies
-    /// them: the state changes only once the log has them.
+    /// Appends records to the group's `__consumer_offsets` partition, then applies them.
     private func write(_ records: [CoordinatorRecord], groupId: String) async -> Int16 {
-        guard !records.isEmpty else { return 0 }
-        var builder = RecordBatchBuilder()
-        let now = clock()
-        for record in records {
-            builder.append(key: record.key, value: record.value, timestamp: now)
+        await log.write(records, to: partition(for: groupId), now: clock()) { [self] records in
+            state.withLock { coordinator in records.forEach { coordinator.replay($0) } }
         }
-        do {
-            let batch = try RecordBatch(validating: builder.build())
-            let target = TopicPartition(topic: Self.offsetsTopic, partition: partition(for: groupId))
-            switch await replicas.appendAsLeader(batch, to: target, acks: -1, minInsyncReplicas: 1) {
-            case .appended:
-                state.withLock { coordinator in records.forEach { coordinator.replay($0) } }
-                return 0
-            case .failed(let code, let message):
-                logger.error("writing group \(groupId) records failed: \(message)")
-                return code == .unknownTopicOrPartition ? KafkaErrorCode.coordinatorNotAvailable.rawValue : code.rawValue
+    }
+
+    /// Snapshots the `__consumer_offsets` partitions that have grown past their live offsets.
+    private func compact(now: Int64) async {
+        for partition in 0..<partitionCount.load(ordering: .relaxed) {
+            await log.compactIfDue(partition: partition, now: now) { [self] in
+                state.withLock { coordinator in
+                    coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in
+                        coordinator.commitRecords(groupId: groupId, offsets: coordinator.offsets[groupId] ?? [:])
+                    }
+                }
             }
-        } catch {
-            logger.error("encoding group \(groupId) records failed: \(error)")
-            return KafkaErrorCode.unknownServerError.rawValue
         }
     }
 }

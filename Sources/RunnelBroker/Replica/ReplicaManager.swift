@@ -64,6 +64,25 @@ public final class ReplicaManager: Sendable {
     func appendAsLeader(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) async -> AppendOutcome {
+        let written = appendNow(batch, to: topicPartition, acks: acks, minInsyncReplicas: minInsyncReplicas)
+        guard case .appended(let result, _) = written, acks != 0,
+              let log = partition(topicPartition)?.log, log.config.syncsBeforeAcknowledge
+        else { return written }
+        do {
+            try await log.waitUntilDurable(result.nextOffset)
+            return written
+        } catch {
+            logger.error("fsync of \(topicPartition) failed: \(error)")
+            return .failed(.unknownServerError, "\(error)")
+        }
+    }
+
+    /// The synchronous part of a leader append: checks, the write, the high watermark and the
+    /// wake-up of waiting fetches. Callers that must order appends (the group coordinator's
+    /// log) call it directly, then wait for durability themselves.
+    func appendNow(
+        _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
+    ) -> AppendOutcome {
         guard let partition = partition(topicPartition) else {
             return .failed(.unknownTopicOrPartition, "This server does not host this topic-partition.")
         }
@@ -77,9 +96,6 @@ public final class ReplicaManager: Sendable {
             if !result.isDuplicate {
                 partition.log.updateHighWatermark(result.nextOffset)
                 waitingRoom.notifyAppend(to: topicPartition)
-            }
-            if partition.log.config.syncsBeforeAcknowledge, acks != 0 {
-                try await partition.log.waitUntilDurable(result.nextOffset)
             }
             return .appended(result, logStartOffset: partition.log.offsets.logStartOffset)
         } catch let error as ProducerStateError {
