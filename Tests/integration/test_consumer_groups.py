@@ -560,7 +560,9 @@ def test_offsets_topic_stays_small_and_offsets_survive_it(workdir):
         if low > 0:
             break
         time.sleep(0.2)
-    assert low > 0 and high - low < 100, (low, high)
+    # Bounded by the live offsets plus the coordinator's snapshot slack (1000 records), not by
+    # the 2500 commits.
+    assert low > 0 and high - low <= 1001 + 1, (low, high)
     consumer.close()
     broker.kill()
     broker = BrokerProcess(broker.data_dir, port=broker.port).start()
