@@ -7,6 +7,7 @@ extension GroupCoordinator {
     /// of a group without members.
     public func validateCommit(groupId: String, memberId: String, generationId: Int32) -> Int16 {
         guard !groupId.isEmpty else { return Error.invalidGroupId }
+        if let code = validateConsumerCommit(groupId: groupId, memberId: memberId, memberEpoch: generationId) { return code }
         guard let group = groups[groupId], !group.members.isEmpty else {
             return generationId < 0 ? Error.none : Error.illegalGeneration
         }
@@ -44,8 +45,10 @@ extension GroupCoordinator {
     /// DeleteGroups: only a group without members; its offsets go as tombstones.
     public mutating func deleteGroup(_ groupId: String) -> (errorCode: Int16, records: [CoordinatorRecord]) {
         if let group = groups[groupId], !group.members.isEmpty { return (Error.nonEmptyGroup, []) }
-        guard groups[groupId] != nil || offsets[groupId] != nil else { return (Error.groupIdNotFound, []) }
+        if let group = consumerGroups[groupId], !group.members.isEmpty { return (Error.nonEmptyGroup, []) }
+        guard groups[groupId] != nil || offsets[groupId] != nil || consumerGroups[groupId] != nil else { return (Error.groupIdNotFound, []) }
         groups.removeValue(forKey: groupId)
+        consumerGroups.removeValue(forKey: groupId)
         let tombstones = (offsets[groupId] ?? [:]).keys.sorted().map {
             CoordinatorRecord.offsetCommit(groupId: groupId, partition: $0, value: nil)
         }
@@ -61,7 +64,7 @@ extension GroupCoordinator {
     /// last committed more than `retentionMs` ago (Kafka expires them the same way).
     public func expiredOffsetsRecords(now: Int64, retentionMs: Int64) -> [(groupId: String, records: [CoordinatorRecord])] {
         offsets.keys.sorted().compactMap { groupId in
-            guard groups[groupId]?.members.isEmpty ?? true else { return nil }
+            guard groups[groupId]?.members.isEmpty ?? true, consumerGroups[groupId]?.members.isEmpty ?? true else { return nil }
             let expired = offsets[groupId]!.filter { now - $0.value.commitTimestamp > retentionMs }.keys.sorted()
             guard !expired.isEmpty else { return nil }
             return (groupId, expired.map { .offsetCommit(groupId: groupId, partition: $0, value: nil) })
@@ -70,8 +73,11 @@ extension GroupCoordinator {
 
     /// Every group with members or committed offsets: (id, protocol type, state).
     public var listing: [(groupId: String, protocolType: String, state: ClassicGroup.State)] {
-        let ids = Set(groups.keys).union(offsets.keys)
+        let ids = Set(groups.keys).union(offsets.keys).union(consumerGroups.keys)
         return ids.sorted().map { id in
+            if let consumer = consumerGroups[id], !consumer.members.isEmpty || groups[id] == nil {
+                return (id, "consumer", consumer.members.isEmpty ? .empty : .stable)
+            }
             let group = groups[id]
             return (id, group?.protocolType ?? "consumer", group?.state ?? .empty)
         }

@@ -96,6 +96,8 @@ public struct GroupCoordinator: Sendable {
     public let config: Config
     public internal(set) var groups: [String: ClassicGroup] = [:]
     public internal(set) var offsets: [String: [GroupTopicPartition: OffsetAndMetadata]] = [:]
+    /// Groups of the KIP-848 consumer protocol (see GroupCoordinator+ConsumerProtocol).
+    public internal(set) var consumerGroups: [String: ConsumerGroup] = [:]
     private var memberCounter = 0
 
     public init(config: Config) {
@@ -155,7 +157,7 @@ public struct GroupCoordinator: Sendable {
         return actions
     }
 
-    private mutating func newMemberId(clientId: String) -> String {
+    mutating func newMemberId(clientId: String) -> String {
         memberCounter += 1
         var generator = SystemRandomNumberGenerator()
         let random = String(generator.next() as UInt64, radix: 16)

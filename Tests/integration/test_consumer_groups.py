@@ -570,3 +570,65 @@ def test_offsets_topic_stays_small_and_offsets_survive_it(workdir):
     assert consumer.committed([TopicPartition("compacted", 0)], timeout=10)[0].offset == 2500
     consumer.close()
     assert broker.stop() == 0
+
+
+def test_kip848_consumer_protocol_splits_partitions_without_duplicates(workdir):
+    """librdkafka's group.protocol=consumer (KIP-848): the broker assigns, a second member gets
+    half the partitions once the first has given them up, and no message is processed twice."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from conftest import BrokerProcess
+
+    broker = BrokerProcess(os.path.join(workdir, "data"),
+                           extra_args=["--override", "group.consumer.heartbeat.interval.ms=500"]).start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("k848", num_partitions=6, replication_factor=1)])["k848"].result(10)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+
+    def produce(start):
+        for i in range(start, start + 600):
+            producer.produce("k848", key=b"k%d" % i, value=b"v%d" % i)
+        producer.flush(10)
+
+    def member():
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "kip848", "group.protocol": "consumer",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.subscribe(["k848"])
+        return c
+
+    seen = {}
+
+    def drain(consumers, want, seconds=20):
+        deadline = time.time() + seconds
+        while len(seen) < want and time.time() < deadline:
+            for c in consumers:
+                msg = c.poll(0.1)
+                if msg is None or msg.error() is not None:
+                    continue
+                key = (msg.partition(), msg.offset())
+                assert key not in seen, f"{key} processed twice"
+                seen[key] = msg.value()
+                c.commit(message=msg, asynchronous=False)
+
+    produce(0)
+    first = member()
+    drain([first], 600)
+    assert len(seen) == 600
+    second = member()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        first.poll(0.1)
+        second.poll(0.1)
+        owned = [sorted(tp.partition for tp in c.assignment()) for c in (first, second)]
+        if all(owned) and sorted(owned[0] + owned[1]) == list(range(6)):
+            break
+    assert all(owned) and sorted(owned[0] + owned[1]) == list(range(6)), owned
+    produce(600)
+    drain([first, second], 1200)
+    assert sorted(seen.values()) == sorted(b"v%d" % i for i in range(1200))
+    committed = first.committed([TopicPartition("k848", p) for p in range(6)], timeout=10)
+    high = [first.get_watermark_offsets(TopicPartition("k848", p), timeout=5)[1] for p in range(6)]
+    assert [tp.offset for tp in committed] == high
+    first.close()
+    second.close()
+    assert broker.stop() == 0

@@ -30,6 +30,9 @@ public struct BrokerConfig: Sendable, Equatable {
     public var offsetsTopicNumPartitions: Int32 = 50
     public var groupInitialRebalanceDelayMs: Int64 = 3000
     public var offsetsRetentionMinutes: Int64 = 7 * 24 * 60
+    /// KIP-848 consumer-protocol members: session timeout and the heartbeat interval they are told.
+    public var groupConsumerSessionTimeoutMs: Int64 = 45_000
+    public var groupConsumerHeartbeatIntervalMs: Int64 = 5_000
     /// How often expired offsets are removed and `__consumer_offsets` partitions snapshotted.
     public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
 
@@ -91,6 +94,8 @@ public struct BrokerConfig: Sendable, Equatable {
         case "offsets.topic.num.partitions": offsetsTopicNumPartitions = try int()
         case "group.initial.rebalance.delay.ms": groupInitialRebalanceDelayMs = try int()
         case "offsets.retention.minutes": offsetsRetentionMinutes = try int()
+        case "group.consumer.session.timeout.ms": groupConsumerSessionTimeoutMs = try int()
+        case "group.consumer.heartbeat.interval.ms": groupConsumerHeartbeatIntervalMs = try int()
         case "offsets.retention.check.interval.ms": offsetsRetentionCheckIntervalMs = try int()
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.

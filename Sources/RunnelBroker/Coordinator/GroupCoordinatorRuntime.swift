@@ -29,6 +29,7 @@ final class GroupCoordinatorRuntime: Sendable {
     private let clock: @Sendable () -> Int64
     private let offsetsRetentionMs: Int64
     private let maintenanceIntervalMs: Int64
+    private let consumerSessionTimeoutMs: Int64
     private let log: CoordinatorLog
 
     init(config: BrokerConfig, replicas: ReplicaManager, logger: Logger,
@@ -42,6 +43,7 @@ final class GroupCoordinatorRuntime: Sendable {
         self.clock = clock
         offsetsRetentionMs = config.offsetsRetentionMinutes * 60_000
         maintenanceIntervalMs = config.offsetsRetentionCheckIntervalMs
+        consumerSessionTimeoutMs = config.groupConsumerSessionTimeoutMs
         log = CoordinatorLog(replicas: replicas, logger: logger)
     }
 
@@ -80,7 +82,11 @@ final class GroupCoordinatorRuntime: Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
                 guard let self else { return }
                 let now = self.clock()
-                self.perform(self.state.withLock { $0.tick(now: now) })
+                let sessionTimeout = self.consumerSessionTimeoutMs
+                self.perform(self.state.withLock {
+                    $0.expireConsumerMembers(now: now, sessionTimeoutMs: sessionTimeout)
+                    return $0.tick(now: now)
+                })
                 if now - lastExpiry >= self.maintenanceIntervalMs {
                     lastExpiry = now
                     await self.expireOffsets(now: now)
@@ -135,6 +141,18 @@ final class GroupCoordinatorRuntime: Sendable {
             })
         }
     }
+
+    /// A KIP-848 consumer-protocol heartbeat.
+    func consumerHeartbeat(_ request: GroupCoordinator.ConsumerHeartbeat, partitionCounts: [String: Int32])
+        -> GroupCoordinator.ConsumerHeartbeatResult
+    {
+        let now = clock()
+        return state.withLock {
+            $0.consumerHeartbeat(request, partitionCounts: partitionCounts, sessionTimeoutMs: consumerSessionTimeoutMs, now: now)
+        }
+    }
+
+    func describeConsumer(_ groupId: String) -> ConsumerGroup? { state.withLock { $0.consumerGroups[groupId] } }
 
     func heartbeat(groupId: String, memberId: String, generationId: Int32) -> Int16 {
         let now = clock()

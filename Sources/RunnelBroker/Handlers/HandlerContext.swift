@@ -58,6 +58,8 @@ enum HandlerRegistry {
             AnyAPIHandler(ListGroupsHandler(context: context)),
             AnyAPIHandler(DescribeGroupsHandler(context: context)),
             AnyAPIHandler(DeleteGroupsHandler(context: context)),
+            AnyAPIHandler(ConsumerGroupHeartbeatHandler(context: context)),
+            AnyAPIHandler(ConsumerGroupDescribeHandler(context: context)),
         ]
     }
 }

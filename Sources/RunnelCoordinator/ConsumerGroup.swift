@@ -1,0 +1,79 @@
+/// A consumer group of the KIP-848 protocol: the broker computes the assignment, and each
+/// member moves to it through heartbeats, giving partitions up before others get them.
+public struct ConsumerGroup: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var memberId: String
+        public var instanceId: String?
+        public var rackId: String?
+        public var clientId: String
+        public var clientHost: String
+        /// Bumped to the group's assignment epoch once the member owns exactly its target.
+        public var memberEpoch: Int32
+        public var subscribedTopics: [String]
+        /// What the member last said it owns.
+        public var owned: Set<GroupTopicPartition> = []
+        /// What it was last told to own (it may not have caught up yet).
+        public var assigned: Set<GroupTopicPartition> = []
+        var rebalanceTimeoutMs: Int32
+        var lastHeartbeat: Int64
+    }
+
+    public let groupId: String
+    /// Bumped whenever membership or subscriptions change.
+    public internal(set) var groupEpoch: Int32 = 0
+    /// The group epoch the target assignment was computed for.
+    public internal(set) var assignmentEpoch: Int32 = 0
+    public internal(set) var members: [String: Member] = [:]
+    public internal(set) var targetAssignment: [String: Set<GroupTopicPartition>] = [:]
+
+    init(groupId: String) {
+        self.groupId = groupId
+    }
+
+    /// Kafka's consumer-group states, for ListGroups and ConsumerGroupDescribe.
+    public var stateName: String {
+        if members.isEmpty { return "Empty" }
+        if assignmentEpoch < groupEpoch { return "Assigning" }
+        let reconciled = members.values.allSatisfy { $0.memberEpoch == assignmentEpoch && $0.owned == targetAssignment[$0.memberId] ?? [] }
+        return reconciled ? "Stable" : "Reconciling"
+    }
+
+    /// The uniform assignor: every partition of a subscribed topic, in order, dealt round-robin
+    /// to the members (sorted by id) subscribed to that topic. Members keep partitions they
+    /// already have where the counts allow it, so a rebalance moves as little as possible.
+    mutating func computeTargetAssignment(partitionCounts: [String: Int32]) {
+        let memberIds = members.keys.sorted()
+        var target = Dictionary(uniqueKeysWithValues: memberIds.map { ($0, Set<GroupTopicPartition>()) })
+        let topics = Set(members.values.flatMap(\.subscribedTopics)).sorted()
+        for topic in topics {
+            let subscribers = memberIds.filter { members[$0]!.subscribedTopics.contains(topic) }
+            guard !subscribers.isEmpty, let count = partitionCounts[topic] else { continue }
+            let partitions = (0..<count).map { GroupTopicPartition(topic: topic, partition: $0) }
+            let quota = partitions.count / subscribers.count
+            let extra = partitions.count % subscribers.count
+            var limits = Dictionary(uniqueKeysWithValues: subscribers.enumerated().map { ($0.element, quota + ($0.offset < extra ? 1 : 0)) })
+            var unassigned: [GroupTopicPartition] = []
+            // First keep current owners where their quota allows.
+            for partition in partitions {
+                if let owner = subscribers.first(where: { members[$0]!.assigned.contains(partition) }), limits[owner]! > 0 {
+                    target[owner]!.insert(partition)
+                    limits[owner]! -= 1
+                } else {
+                    unassigned.append(partition)
+                }
+            }
+            for partition in unassigned {
+                let member = subscribers.first { limits[$0]! > 0 }!
+                target[member]!.insert(partition)
+                limits[member]! -= 1
+            }
+        }
+        targetAssignment = target
+        assignmentEpoch = groupEpoch
+    }
+
+    /// Partitions another member may still be consuming.
+    func claimedByOthers(than memberId: String) -> Set<GroupTopicPartition> {
+        members.values.filter { $0.memberId != memberId }.reduce(into: Set()) { $0.formUnion($1.owned); $0.formUnion($1.assigned) }
+    }
+}

@@ -1,0 +1,146 @@
+/// The KIP-848 consumer protocol (ConsumerGroupHeartbeat): membership, the server-side
+/// assignment, and the reconciliation that moves each member to its target one heartbeat at a
+/// time — a partition is handed to its new owner only after the old owner stopped owning it.
+extension GroupCoordinator {
+    public struct ConsumerHeartbeat: Sendable {
+        public var groupId: String
+        public var memberId: String
+        public var memberEpoch: Int32
+        public var instanceId: String?
+        public var rackId: String?
+        public var clientId: String
+        public var clientHost: String
+        public var rebalanceTimeoutMs: Int32
+        /// nil: unchanged since the last heartbeat.
+        public var subscribedTopics: [String]?
+        /// nil: unchanged since the last heartbeat.
+        public var ownedPartitions: [GroupTopicPartition]?
+
+        public init(
+            groupId: String, memberId: String, memberEpoch: Int32, instanceId: String?, rackId: String?, clientId: String,
+            clientHost: String, rebalanceTimeoutMs: Int32, subscribedTopics: [String]?, ownedPartitions: [GroupTopicPartition]?
+        ) {
+            self.groupId = groupId
+            self.memberId = memberId
+            self.memberEpoch = memberEpoch
+            self.instanceId = instanceId
+            self.rackId = rackId
+            self.clientId = clientId
+            self.clientHost = clientHost
+            self.rebalanceTimeoutMs = rebalanceTimeoutMs
+            self.subscribedTopics = subscribedTopics
+            self.ownedPartitions = ownedPartitions
+        }
+    }
+
+    public struct ConsumerHeartbeatResult: Sendable, Equatable {
+        public var errorCode: Int16
+        public var memberId: String
+        public var memberEpoch: Int32
+        /// nil when the member's assignment did not change.
+        public var assignment: [GroupTopicPartition]?
+    }
+
+    static let fencedMemberEpoch: Int16 = 110
+    static let unreleasedInstanceId: Int16 = 111
+    static let groupIdNotFoundOrWrongType: Int16 = 69
+
+    /// One heartbeat: join (epoch 0), leave (epoch -1 or -2), or keep alive and reconcile.
+    /// `partitionCounts` gives the partitions of every existing topic.
+    public mutating func consumerHeartbeat(
+        _ request: ConsumerHeartbeat, partitionCounts: [String: Int32], sessionTimeoutMs: Int64, now: Int64
+    ) -> ConsumerHeartbeatResult {
+        func fail(_ code: Int16) -> ConsumerHeartbeatResult {
+            ConsumerHeartbeatResult(errorCode: code, memberId: request.memberId, memberEpoch: -1)
+        }
+        guard !request.groupId.isEmpty else { return fail(Error.invalidGroupId) }
+        if let classic = groups[request.groupId], !classic.members.isEmpty { return fail(Error.groupIdNotFound) }
+        var group = consumerGroups[request.groupId] ?? ConsumerGroup(groupId: request.groupId)
+        var memberId = request.memberId
+        if memberId.isEmpty { memberId = newMemberId(clientId: request.clientId) }
+
+        if request.memberEpoch < 0 {
+            // -1 leaves; -2 is a static member leaving for a restart: both give up their partitions.
+            if group.members.removeValue(forKey: memberId) != nil { group.groupEpoch += 1 }
+            consumerGroups[request.groupId] = group
+            return ConsumerHeartbeatResult(errorCode: 0, memberId: memberId, memberEpoch: request.memberEpoch)
+        }
+
+        var member: ConsumerGroup.Member
+        // A join and a subscription change in one heartbeat are one new group epoch.
+        var membershipChanged = false
+        if request.memberEpoch == 0 {
+            member = group.members[memberId] ?? ConsumerGroup.Member(
+                memberId: memberId, instanceId: request.instanceId, rackId: request.rackId, clientId: request.clientId,
+                clientHost: request.clientHost, memberEpoch: 0, subscribedTopics: [], rebalanceTimeoutMs: request.rebalanceTimeoutMs,
+                lastHeartbeat: now)
+            if let instanceId = request.instanceId, let previous = group.members.values.first(where: { $0.instanceId == instanceId && $0.memberId != memberId }) {
+                group.members.removeValue(forKey: previous.memberId)
+            }
+            member.owned = []
+            member.assigned = []
+            member.memberEpoch = 0
+            membershipChanged = true
+        } else {
+            guard let existing = group.members[memberId] else { return fail(Error.unknownMemberId) }
+            guard request.memberEpoch == existing.memberEpoch else { return fail(Self.fencedMemberEpoch) }
+            member = existing
+        }
+        member.lastHeartbeat = now
+        if let topics = request.subscribedTopics?.sorted(), topics != member.subscribedTopics {
+            member.subscribedTopics = topics
+            membershipChanged = true
+        }
+        if membershipChanged { group.groupEpoch += 1 }
+        if let owned = request.ownedPartitions { member.owned = Set(owned) }
+        group.members[memberId] = member
+
+        if group.assignmentEpoch < group.groupEpoch || group.targetAssignment[memberId] == nil {
+            group.computeTargetAssignment(partitionCounts: partitionCounts)
+        }
+        let previous = member.assigned
+        let next = reconcile(&member, in: group)
+        group.members[memberId] = member
+        consumerGroups[request.groupId] = group
+        let changed = next != previous || request.memberEpoch == 0
+        return ConsumerHeartbeatResult(
+            errorCode: 0, memberId: memberId, memberEpoch: member.memberEpoch, assignment: changed ? next.sorted() : nil)
+    }
+
+    /// The member's next assignment (KIP-848's member states): while it owns partitions outside
+    /// its target it must revoke them first, at its current epoch; once it has nothing to revoke
+    /// it moves to the assignment epoch and gets the target partitions nobody else still holds —
+    /// the rest ("unreleased") follow in later heartbeats as their old owners let go.
+    private func reconcile(_ member: inout ConsumerGroup.Member, in group: ConsumerGroup) -> Set<GroupTopicPartition> {
+        let target = group.targetAssignment[member.memberId] ?? []
+        let current = member.assigned.union(member.owned)
+        let keep = current.intersection(target)
+        if !current.subtracting(target).isEmpty {
+            // Revocation first: the member drops the rest, at its current epoch.
+            member.assigned = keep
+            return keep
+        }
+        let free = target.subtracting(keep).subtracting(group.claimedByOthers(than: member.memberId))
+        member.assigned = keep.union(free)
+        member.memberEpoch = group.assignmentEpoch
+        return member.assigned
+    }
+
+    /// Expires consumer-protocol members whose session ran out.
+    public mutating func expireConsumerMembers(now: Int64, sessionTimeoutMs: Int64) {
+        for (groupId, var group) in consumerGroups {
+            let expired = group.members.values.filter { now - $0.lastHeartbeat > sessionTimeoutMs }.map(\.memberId)
+            guard !expired.isEmpty else { continue }
+            for id in expired { group.members.removeValue(forKey: id) }
+            group.groupEpoch += 1
+            consumerGroups[groupId] = group
+        }
+    }
+
+    /// OffsetCommit from a consumer-protocol member: its id must be known and its epoch current.
+    func validateConsumerCommit(groupId: String, memberId: String, memberEpoch: Int32) -> Int16? {
+        guard let group = consumerGroups[groupId], !group.members.isEmpty else { return nil }
+        guard let member = group.members[memberId] else { return Error.unknownMemberId }
+        return memberEpoch == member.memberEpoch ? Error.none : 113  // STALE_MEMBER_EPOCH
+    }
+}
