@@ -25,6 +25,8 @@ public struct ConsumerGroup: Sendable, Equatable {
     public internal(set) var assignmentEpoch: Int32 = 0
     public internal(set) var members: [String: Member] = [:]
     public internal(set) var targetAssignment: [String: Set<GroupTopicPartition>] = [:]
+    /// The server-side assignor the members asked for: "uniform" (default) or "range".
+    public internal(set) var assignor = "uniform"
 
     init(groupId: String) {
         self.groupId = groupId
@@ -38,10 +40,16 @@ public struct ConsumerGroup: Sendable, Equatable {
         return reconciled ? "Stable" : "Reconciling"
     }
 
-    /// The uniform assignor: every partition of a subscribed topic, in order, dealt round-robin
-    /// to the members (sorted by id) subscribed to that topic. Members keep partitions they
-    /// already have where the counts allow it, so a rebalance moves as little as possible.
+    /// Computes every member's target with the group's assignor, per subscribed topic:
+    /// - uniform: each member gets its share of the topic's partitions, keeping partitions it
+    ///   already has where its share allows, so a rebalance moves as little as possible;
+    /// - range: members (sorted by id) get consecutive ranges of partitions, the first ones one
+    ///   more when the count does not divide evenly, as Kafka's RangeAssignor.
     mutating func computeTargetAssignment(partitionCounts: [String: Int32]) {
+        if assignor == "range" {
+            computeRangeAssignment(partitionCounts: partitionCounts)
+            return
+        }
         let memberIds = members.keys.sorted()
         var target = Dictionary(uniqueKeysWithValues: memberIds.map { ($0, Set<GroupTopicPartition>()) })
         let topics = Set(members.values.flatMap(\.subscribedTopics)).sorted()
@@ -66,6 +74,25 @@ public struct ConsumerGroup: Sendable, Equatable {
                 let member = subscribers.first { limits[$0]! > 0 }!
                 target[member]!.insert(partition)
                 limits[member]! -= 1
+            }
+        }
+        targetAssignment = target
+        assignmentEpoch = groupEpoch
+    }
+
+    private mutating func computeRangeAssignment(partitionCounts: [String: Int32]) {
+        let memberIds = members.keys.sorted()
+        var target = Dictionary(uniqueKeysWithValues: memberIds.map { ($0, Set<GroupTopicPartition>()) })
+        for topic in Set(members.values.flatMap(\.subscribedTopics)).sorted() {
+            let subscribers = memberIds.filter { members[$0]!.subscribedTopics.contains(topic) }
+            guard !subscribers.isEmpty, let count = partitionCounts[topic] else { continue }
+            let quota = Int(count) / subscribers.count
+            let extra = Int(count) % subscribers.count
+            var next = 0
+            for (index, member) in subscribers.enumerated() {
+                let size = quota + (index < extra ? 1 : 0)
+                for partition in next..<(next + size) { target[member]!.insert(GroupTopicPartition(topic: topic, partition: Int32(partition))) }
+                next += size
             }
         }
         targetAssignment = target

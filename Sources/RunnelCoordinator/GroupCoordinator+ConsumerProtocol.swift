@@ -15,11 +15,15 @@ extension GroupCoordinator {
         public var subscribedTopics: [String]?
         /// nil: unchanged since the last heartbeat.
         public var ownedPartitions: [GroupTopicPartition]?
+        /// "uniform" or "range"; nil: the member does not mind.
+        public var serverAssignor: String?
 
         public init(
             groupId: String, memberId: String, memberEpoch: Int32, instanceId: String?, rackId: String?, clientId: String,
-            clientHost: String, rebalanceTimeoutMs: Int32, subscribedTopics: [String]?, ownedPartitions: [GroupTopicPartition]?
+            clientHost: String, rebalanceTimeoutMs: Int32, subscribedTopics: [String]?, ownedPartitions: [GroupTopicPartition]?,
+            serverAssignor: String? = nil
         ) {
+            self.serverAssignor = serverAssignor
             self.groupId = groupId
             self.memberId = memberId
             self.memberEpoch = memberEpoch
@@ -91,8 +95,12 @@ extension GroupCoordinator {
             member.subscribedTopics = topics
             membershipChanged = true
         }
-        if membershipChanged { group.groupEpoch += 1 }
         if let owned = request.ownedPartitions { member.owned = Set(owned) }
+        if let assignor = request.serverAssignor, ["uniform", "range"].contains(assignor), assignor != group.assignor {
+            group.assignor = assignor
+            membershipChanged = true
+        }
+        if membershipChanged { group.groupEpoch += 1 }
         group.members[memberId] = member
 
         if group.assignmentEpoch < group.groupEpoch || group.targetAssignment[memberId] == nil {

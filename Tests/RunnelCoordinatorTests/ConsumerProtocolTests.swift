@@ -58,6 +58,20 @@ import Testing
         #expect(Set(partitions(all) ?? []) == [0, 1, 2, 3])
     }
 
+    @Test mutating func theRangeAssignorDealsConsecutiveRanges() {
+        let counts: [String: Int32] = ["t": 5]
+        for member in ["a", "b"] {
+            _ = coordinator.consumerHeartbeat(
+                .init(groupId: "r", memberId: member, memberEpoch: 0, instanceId: nil, rackId: nil, clientId: "c", clientHost: "/h",
+                      rebalanceTimeoutMs: 30_000, subscribedTopics: ["t"], ownedPartitions: [], serverAssignor: "range"),
+                partitionCounts: counts, sessionTimeoutMs: 45_000, now: 0)
+        }
+        let group = coordinator.consumerGroups["r"]!
+        #expect(group.assignor == "range")
+        #expect(group.targetAssignment["a"]!.map(\.partition).sorted() == [0, 1, 2])
+        #expect(group.targetAssignment["b"]!.map(\.partition).sorted() == [3, 4])
+    }
+
     @Test mutating func silentMembersExpire() {
         _ = beat("a", epoch: 0, owned: [], now: 0)
         coordinator.expireConsumerMembers(now: 45_001, sessionTimeoutMs: 45_000)

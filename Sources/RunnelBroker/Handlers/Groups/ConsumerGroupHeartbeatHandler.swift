@@ -21,7 +21,8 @@ struct ConsumerGroupHeartbeatHandler: APIHandler {
         let heartbeat = GroupCoordinator.ConsumerHeartbeat(
             groupId: request.groupId, memberId: request.memberId, memberEpoch: request.memberEpoch, instanceId: request.instanceId,
             rackId: request.rackId, clientId: requestContext.clientId ?? "", clientHost: "/" + requestContext.client.hostPart,
-            rebalanceTimeoutMs: request.rebalanceTimeoutMs, subscribedTopics: request.subscribedTopicNames, ownedPartitions: owned)
+            rebalanceTimeoutMs: request.rebalanceTimeoutMs, subscribedTopics: request.subscribedTopicNames, ownedPartitions: owned,
+            serverAssignor: request.serverAssignor)
         let result = context.groups.consumerHeartbeat(
             heartbeat, partitionCounts: Dictionary(uniqueKeysWithValues: topics.map { ($0.name, $0.partitionCount) }))
         var response = ConsumerGroupHeartbeatResponse(
@@ -55,11 +56,11 @@ struct ConsumerGroupDescribeHandler: APIHandler {
         return .response(ConsumerGroupDescribeResponse(groups: request.groupIds.map { groupId in
             guard let group = context.groups.describeConsumer(groupId) else {
                 return .init(errorCode: KafkaErrorCode.groupIdNotFound.rawValue, errorMessage: "group \(groupId) is not a consumer-protocol group",
-                             groupId: groupId, groupState: "Dead", assignorName: "uniform")
+                             groupId: groupId, groupState: "Dead", assignorName: "")
             }
             return .init(
                 groupId: groupId, groupState: group.stateName, groupEpoch: group.groupEpoch, assignmentEpoch: group.assignmentEpoch,
-                assignorName: "uniform",
+                assignorName: group.assignor,
                 members: group.members.values.sorted { $0.memberId < $1.memberId }.map { member in
                     .init(memberId: member.memberId, instanceId: member.instanceId, rackId: member.rackId, memberEpoch: member.memberEpoch,
                           clientId: member.clientId, clientHost: member.clientHost, subscribedTopicNames: member.subscribedTopics,
