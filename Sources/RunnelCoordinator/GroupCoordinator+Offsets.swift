@@ -22,8 +22,10 @@ extension GroupCoordinator {
         offsets.sorted { $0.key < $1.key }.map { .offsetCommit(groupId: groupId, partition: $0.key, value: $0.value) }
     }
 
-    /// Applies a record from the log (just appended, or read back at start-up).
-    public mutating func replay(_ record: CoordinatorRecord) {
+    /// Applies a record from the log: just appended, or (`loadingAt` set) read back at
+    /// start-up. Group metadata only matters when loading — the live state already holds it —
+    /// and restored members get a fresh session from the load time.
+    public mutating func replay(_ record: CoordinatorRecord, loadingAt loadTime: Int64? = nil) {
         switch record {
         case .offsetCommit(let groupId, let partition, let value):
             if let value {
@@ -32,7 +34,43 @@ extension GroupCoordinator {
                 offsets[groupId]?.removeValue(forKey: partition)
                 if offsets[groupId]?.isEmpty == true { offsets.removeValue(forKey: groupId) }
             }
+        case .groupMetadata(let groupId, let value):
+            guard let loadTime else { return }
+            guard let value else {
+                groups.removeValue(forKey: groupId)
+                return
+            }
+            var group = ClassicGroup(groupId: groupId)
+            group.generationId = value.generationId
+            group.protocolType = value.protocolType
+            group.protocolName = value.protocolName.isEmpty ? nil : value.protocolName
+            group.leaderId = value.leaderId.isEmpty ? nil : value.leaderId
+            for (index, member) in value.members.enumerated() {
+                group.members[member.memberId] = ClassicGroup.Member(
+                    memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId,
+                    clientHost: member.clientHost, sessionTimeoutMs: member.sessionTimeoutMs, rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+                    protocols: [.init(name: value.protocolName, metadata: member.subscription)], assignment: member.assignment,
+                    lastHeartbeat: loadTime, joinedAt: index)
+            }
+            group.joinCounter = value.members.count
+            group.state = group.members.isEmpty ? .empty : .stable
+            groups[groupId] = group
         }
+    }
+
+    /// The record that stores a classic group as it is now (after a rebalance completed or the
+    /// group emptied); nil while a rebalance is in flight.
+    public func groupMetadataRecord(_ groupId: String) -> CoordinatorRecord? {
+        guard let group = groups[groupId], group.state == .stable || group.state == .empty else { return nil }
+        let members = group.members.values.sorted { $0.joinedAt < $1.joinedAt }.map { member in
+            GroupMetadataValue.Member(
+                memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId,
+                clientHost: member.clientHost, sessionTimeoutMs: member.sessionTimeoutMs, rebalanceTimeoutMs: member.rebalanceTimeoutMs,
+                subscription: member.metadata(for: group.protocolName), assignment: member.assignment)
+        }
+        return .groupMetadata(groupId: groupId, value: GroupMetadataValue(
+            protocolType: group.protocolType ?? "consumer", generationId: group.generationId, protocolName: group.protocolName ?? "",
+            leaderId: group.leaderId ?? "", members: members))
     }
 
     /// Committed offsets of a group, for the given partitions or all of them.
@@ -51,7 +89,7 @@ extension GroupCoordinator {
         consumerGroups.removeValue(forKey: groupId)
         let tombstones = (offsets[groupId] ?? [:]).keys.sorted().map {
             CoordinatorRecord.offsetCommit(groupId: groupId, partition: $0, value: nil)
-        }
+        } + [.groupMetadata(groupId: groupId, value: nil)]
         return (Error.none, tombstones)
     }
 

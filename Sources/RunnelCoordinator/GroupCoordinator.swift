@@ -74,6 +74,8 @@ public struct GroupCoordinator: Sendable {
     public enum Action: Sendable, Equatable {
         case completeJoin(RequestID, JoinResult)
         case completeSync(RequestID, SyncResult)
+        /// The group settled (stable or empty): store it (`groupMetadataRecord`).
+        case persistGroup(String)
     }
 
     // Kafka error codes used here (RunnelProtocol's KafkaErrorCode has the same numbers).
@@ -197,7 +199,7 @@ public struct GroupCoordinator: Sendable {
             group.state = .empty
             group.protocolName = nil
             group.leaderId = nil
-            return []
+            return [.persistGroup(group.groupId)]
         }
         group.protocolName = group.commonProtocols.first
         if group.leaderId.map({ group.members[$0] == nil }) ?? true {
@@ -249,6 +251,7 @@ public struct GroupCoordinator: Sendable {
                         group.members[member.memberId]?.awaitingSync = nil
                     }
                 }
+                actions.append(.persistGroup(groupId))
             }
         }
         groups[groupId] = group
@@ -319,7 +322,7 @@ public struct GroupCoordinator: Sendable {
             group.generationId += 1
             group.leaderId = nil
             group.protocolName = nil
-            return []
+            return [.persistGroup(group.groupId)]
         }
         var actions: [Action] = []
         if group.state != .preparingRebalance { actions += prepareRebalance(&group, now: now) }

@@ -54,7 +54,10 @@ import Testing
         // The leader syncs with its assignment: stable.
         nextRequest += 1
         let sync = coordinator.sync(groupId: "g", memberId: a, generationId: 1, assignments: [a: [9]], id: nextRequest, now: 3_001)
-        #expect(sync == [.completeSync(nextRequest, .init(errorCode: 0, protocolType: "consumer", protocolName: "range", assignment: [9]))])
+        #expect(sync == [
+            .completeSync(nextRequest, .init(errorCode: 0, protocolType: "consumer", protocolName: "range", assignment: [9])),
+            .persistGroup("g"),
+        ])
 
         // A second member joins: the first hears of it through its heartbeat and rejoins.
         let b = newMember(now: 4_000)
@@ -74,7 +77,7 @@ import Testing
         #expect(coordinator.sync(groupId: "g", memberId: b, generationId: 2, assignments: [:], id: followerSync, now: 4_300).isEmpty)
         nextRequest += 1
         let released = coordinator.sync(groupId: "g", memberId: a, generationId: 2, assignments: [a: [1], b: [2]], id: nextRequest, now: 4_400)
-        #expect(released.count == 2)
+        #expect(released.count == 3 && released.last == .persistGroup("g"))
         #expect(released.contains(.completeSync(followerSync, .init(errorCode: 0, protocolType: "consumer", protocolName: "range", assignment: [2]))))
         #expect(coordinator.groups["g"]?.state == .stable)
         #expect(coordinator.heartbeat(groupId: "g", memberId: b, generationId: 1, now: 4_500) == 22)  // ILLEGAL_GENERATION
@@ -128,7 +131,8 @@ import Testing
         #expect(restarted.committedOffsets(groupId: "simple", partitions: nil)[partition]?.offset == 42)
         #expect(restarted.listing.map(\.groupId) == ["simple"])
         let (code, tombstones) = restarted.deleteGroup("simple")
-        #expect(code == 0 && tombstones.count == 1 && tombstones[0].value == nil)
+        // One tombstone for the offset, one for the group's metadata.
+        #expect(code == 0 && tombstones.count == 2 && tombstones.allSatisfy { $0.value == nil })
         for tombstone in tombstones { restarted.replay(CoordinatorRecord(key: tombstone.key, value: tombstone.value)!) }
         #expect(restarted.committedOffsets(groupId: "simple", partitions: nil).isEmpty)
     }
@@ -142,6 +146,26 @@ import Testing
         let expired = coordinator.expiredOffsetsRecords(now: 61_001, retentionMs: 60_000)
         #expect(expired.map(\.groupId) == ["idle"])
         #expect(expired[0].records == [.offsetCommit(groupId: "idle", partition: partition, value: nil)])
+    }
+
+    @Test mutating func aStableGroupComesBackFromItsRecordAfterARestart() {
+        let a = newMember(now: 0)
+        _ = join(a, now: 0)
+        _ = coordinator.tick(now: 3_000)
+        nextRequest += 1
+        let actions = coordinator.sync(groupId: "g", memberId: a, generationId: 1, assignments: [a: [7, 7]], id: nextRequest, now: 3_001)
+        #expect(actions.contains(.persistGroup("g")))
+        let record = try! #require(coordinator.groupMetadataRecord("g"))
+        var restarted = GroupCoordinator(config: .init())
+        restarted.replay(CoordinatorRecord(key: record.key, value: record.value)!, loadingAt: 50_000)
+        let group = try! #require(restarted.groups["g"])
+        #expect(group.state == .stable && group.generationId == 1 && group.leaderId == a)
+        #expect(group.members[a]?.assignment == [7, 7])
+        // The member carries on with its generation: no rebalance needed.
+        #expect(restarted.heartbeat(groupId: "g", memberId: a, generationId: 1, now: 50_100) == 0)
+        // Replaying the record while running changes nothing (the live state is newer).
+        coordinator.replay(record)
+        #expect(coordinator.groups["g"]?.state == .stable)
     }
 
     @Test mutating func commitsAreCheckedAgainstTheGeneration() {

@@ -58,6 +58,7 @@ final class GroupCoordinatorRuntime: Sendable {
         }
         partitionCount.store(partitions, ordering: .relaxed)
         var replayed = 0
+        let loadTime = clock()
         for index in 0..<partitions {
             guard let log = replicas.partition(TopicPartition(topic: Self.offsetsTopic, partition: index))?.log else { continue }
             var offset = log.offsets.logStartOffset
@@ -68,7 +69,7 @@ final class GroupCoordinatorRuntime: Sendable {
                         guard let key = record.key,
                               let decoded = CoordinatorRecord(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
                         else { continue }
-                        state.withLock { $0.replay(decoded) }
+                        state.withLock { $0.replay(decoded, loadingAt: loadTime) }
                         replayed += 1
                     }
                 }
@@ -173,6 +174,12 @@ final class GroupCoordinatorRuntime: Sendable {
                 if case .join(let continuation)? = parked.withLock({ $0.removeValue(forKey: id) }) { continuation.resume(returning: result) }
             case .completeSync(let id, let result):
                 if case .sync(let continuation)? = parked.withLock({ $0.removeValue(forKey: id) }) { continuation.resume(returning: result) }
+            case .persistGroup(let groupId):
+                // Stored after the answers go out; a crash before it costs the members a rejoin.
+                Task { [self] in
+                    guard let record = state.withLock({ $0.groupMetadataRecord(groupId) }) else { return }
+                    _ = await write([record], groupId: groupId)
+                }
             }
         }
     }
@@ -221,9 +228,12 @@ final class GroupCoordinatorRuntime: Sendable {
         for partition in 0..<partitionCount.load(ordering: .relaxed) {
             await log.compactIfDue(partition: partition, now: now) { [self] in
                 state.withLock { coordinator in
-                    coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in
+                    let offsets = coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in
                         coordinator.commitRecords(groupId: groupId, offsets: coordinator.offsets[groupId] ?? [:])
                     }
+                    let groups = coordinator.groups.keys.filter { self.partition(for: $0) == partition }.sorted()
+                        .compactMap { coordinator.groupMetadataRecord($0) }
+                    return offsets + groups
                 }
             }
         }
