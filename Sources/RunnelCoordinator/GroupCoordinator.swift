@@ -88,6 +88,7 @@ public struct GroupCoordinator: Sendable {
         static let invalidSessionTimeout: Int16 = 26
         static let rebalanceInProgress: Int16 = 27
         static let nonEmptyGroup: Int16 = 68
+        static let fencedInstanceId: Int16 = 82
         static let groupIdNotFound: Int16 = 69
         static let memberIdRequired: Int16 = 79
     }
@@ -121,11 +122,16 @@ public struct GroupCoordinator: Sendable {
             return fail(Error.inconsistentGroupProtocol)
         }
         var memberId = request.memberId
+        var takenOver: [Action] = []
         if memberId.isEmpty {
             if let instanceId = request.groupInstanceId, let existing = group.member(instanceId: instanceId) {
                 // A static member restarting: it takes over its old membership under a new id.
                 memberId = newMemberId(clientId: request.clientId)
                 var member = group.members.removeValue(forKey: existing.memberId)!
+                takenOver = [member.awaitingJoin.map { .completeJoin($0, JoinResult(errorCode: Error.fencedInstanceId, memberId: existing.memberId)) },
+                             member.awaitingSync.map { .completeSync($0, SyncResult(errorCode: Error.fencedInstanceId)) }].compactMap { $0 }
+                member.awaitingJoin = nil
+                member.awaitingSync = nil
                 member.memberId = memberId
                 group.members[memberId] = member
                 if group.leaderId == existing.memberId { group.leaderId = memberId }
@@ -143,6 +149,15 @@ public struct GroupCoordinator: Sendable {
             }
         }
         let previous = group.members[memberId]
+        // A member that joins again (a client retry) replaces its parked requests: answer those
+        // so that no connection waits forever.
+        var actions = takenOver
+        if let parked = previous?.awaitingJoin {
+            actions.append(.completeJoin(parked, JoinResult(errorCode: Error.rebalanceInProgress, memberId: memberId)))
+        }
+        if let parked = previous?.awaitingSync {
+            actions.append(.completeSync(parked, SyncResult(errorCode: Error.rebalanceInProgress)))
+        }
         group.joinCounter += 1
         group.members[memberId] = ClassicGroup.Member(
             memberId: memberId, groupInstanceId: request.groupInstanceId, clientId: request.clientId, clientHost: request.clientHost,
@@ -150,7 +165,6 @@ public struct GroupCoordinator: Sendable {
             assignment: previous?.assignment ?? [], lastHeartbeat: now, awaitingJoin: id, awaitingSync: nil,
             joinedAt: previous?.joinedAt ?? group.joinCounter)
         group.protocolType = request.protocolType
-        var actions: [Action] = []
         if group.state != .preparingRebalance {
             actions += prepareRebalance(&group, now: now)
         }
@@ -241,6 +255,9 @@ public struct GroupCoordinator: Sendable {
         case .stable:
             actions = [.completeSync(id, result(for: group.members[memberId]!, in: group))]
         case .completingRebalance:
+            if let parked = group.members[memberId]?.awaitingSync {
+                actions.append(.completeSync(parked, SyncResult(errorCode: Error.rebalanceInProgress)))
+            }
             group.members[memberId]?.awaitingSync = id
             if memberId == group.leaderId {
                 for memberId in group.members.keys { group.members[memberId]?.assignment = assignments[memberId] ?? [] }

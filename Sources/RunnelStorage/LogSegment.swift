@@ -122,7 +122,9 @@ final class LogSegment: @unchecked Sendable {
 
     /// Adds sparse index entries once `index.interval.bytes` have accumulated since the last.
     private func indexIfDue(_ header: RecordBatchHeader, position: Int) throws(StorageError) {
-        if bytesSinceLastIndexEntry >= indexIntervalBytes {
+        // A full index (recovery of a segment written with a larger segment.index.bytes) just
+        // stops getting entries: lookups scan a little further, and the next append rolls.
+        if bytesSinceLastIndexEntry >= indexIntervalBytes, !isIndexFull {
             try offsetIndex.append(OffsetIndexEntry(
                 relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position)))
             let runningMax = max(maxTimestamp, header.maxTimestamp)
@@ -182,14 +184,16 @@ final class LogSegment: @unchecked Sendable {
         }
     }
 
-    /// Whole batches from the one holding `offset`: at least one batch, even past `maxBytes`,
-    /// then more while they fit in `maxBytes` and start below `endOffset`.
+    /// Whole batches from the one holding `offset`: at least one batch, even past `maxBytes`
+    /// (unless `minimumOneBatch` is false), then more while they fit in `maxBytes` and start
+    /// below `endOffset`.
     ///
     /// The batches between the first one and the last index entry inside the byte budget are
     /// known to be whole and in order, so only the few after that entry are walked: a 1 MiB
     /// read costs two short header walks, not a walk over 1 MiB of headers.
-    func read(from offset: Int64, maxBytes: Int, endOffset: Int64) throws(StorageError) -> FileSlice? {
+    func read(from offset: Int64, maxBytes: Int, endOffset: Int64, minimumOneBatch: Bool = true) throws(StorageError) -> FileSlice? {
         guard let first = try position(of: offset), first.header.baseOffset < endOffset else { return nil }
+        guard minimumOneBatch || first.header.totalSize <= maxBytes else { return nil }
         var end = first.position + first.header.totalSize
         var next = first.header.lastOffset + 1
         var walkFrom = end

@@ -7,7 +7,9 @@ extension PartitionLog {
     /// consumer always makes progress; more follow while they fit. Only batches starting below
     /// `upTo` (the high watermark, for consumers) are served. Returns nil at the end of the log.
     /// An offset below the log start or above the log end throws `offsetOutOfRange`.
-    public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil) throws(StorageError) -> FileSlice? {
+    /// `minimumOneBatch` false returns nil rather than a first batch larger than `maxBytes` (for
+    /// the partitions after the first in a fetch response, which KIP-74 does not let overflow).
+    public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil, minimumOneBatch: Bool = true) throws(StorageError) -> FileSlice? {
         try state.withLock { state throws(StorageError) in
             guard offset >= state.logStartOffset, offset <= state.logEndOffset else {
                 throw StorageError(
@@ -18,7 +20,9 @@ extension PartitionLog {
             // The segment holding `offset`, or a later one if that segment ends before it.
             let index = Self.segmentIndex(holding: offset, in: state.segments)
             for segment in state.segments[index...] {
-                if let slice = try segment.read(from: offset, maxBytes: maxBytes, endOffset: end) { return slice }
+                if let slice = try segment.read(from: offset, maxBytes: maxBytes, endOffset: end, minimumOneBatch: minimumOneBatch) {
+                    return slice
+                }
             }
             return nil
         }

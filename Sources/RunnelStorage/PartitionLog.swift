@@ -77,14 +77,14 @@ public final class PartitionLog: Sendable {
             for segment in segments { try segment.sync() }
         }
         let start = min(max(logStartOffset, segments[0].baseOffset), logEnd)
+        // After a clean shutdown or a recovery (which fsyncs what it validated) all is durable.
+        let durable = hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd)
         let producers = try ProducerSnapshots.rebuild(
             directory: directory, segments: segments, logStartOffset: start, logEndOffset: logEnd)
         state = Mutex(State(
             config: config, segments: segments, logStartOffset: start,
             highWatermark: min(max(highWatermark, start), logEnd),
-            recoveryPoint: hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd),
-            lastFlushTime: clock(), leaderEpochs: epochs, producerState: producers))
-        let durable = hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd)
+            recoveryPoint: durable, lastFlushTime: clock(), leaderEpochs: epochs, producerState: producers))
         groupCommit = GroupCommit(durableOffset: durable, label: topicPartition.description)
         self.recoveredBytes = loaded.truncatedBytes
     }
@@ -233,9 +233,11 @@ public final class PartitionLog: Sendable {
         state.withLock { $0.producerState.epoch(of: producerId) }
     }
 
+    /// Moves the high watermark up to `offset` (never down: appends from several connections
+    /// may report their ends out of order; only truncation lowers it).
     public func updateHighWatermark(_ offset: Int64) {
         state.withLock { state in
-            state.highWatermark = min(max(offset, state.logStartOffset), state.logEndOffset)
+            state.highWatermark = max(state.highWatermark, min(max(offset, state.logStartOffset), state.logEndOffset))
         }
     }
 }

@@ -168,6 +168,15 @@ import Testing
         #expect(coordinator.groups["g"]?.state == .stable)
     }
 
+    @Test mutating func aRetriedJoinAnswersTheParkedOne() {
+        let a = newMember(now: 0)
+        let (firstJoin, parked) = join(a, now: 0)
+        #expect(parked.isEmpty)
+        // The client gave up on its first JoinGroup and sent another: the first is answered.
+        let (_, actions) = join(a, now: 100)
+        #expect(joins(actions)[firstJoin]?.errorCode == 27)
+    }
+
     @Test mutating func commitsAreCheckedAgainstTheGeneration() {
         let a = newMember(now: 0)
         _ = join(a, now: 0)

@@ -14,11 +14,12 @@ struct FetchHandler: APIHandler {
         let deadline = clock.now + .milliseconds(max(0, request.maxWaitMs))
         let watched = Set(request.topics.flatMap { topic in topic.partitions.map { TopicPartition(topic: topic.topic, partition: $0.partition) } })
         while true {
+            let seen = context.replicas.waitingRoom.appendCount
             let (topics, bytes, hasError) = read(request)
             if bytes >= Int(request.minBytes) || hasError || clock.now >= deadline || Task.isCancelled {
                 return .parts(FetchResponseWriter.encode(version: requestContext.apiVersion, topics: topics))
             }
-            await context.replicas.waitingRoom.wait(for: watched, timeout: clock.now.duration(to: deadline))
+            await context.replicas.waitingRoom.wait(for: watched, timeout: clock.now.duration(to: deadline), seen: seen)
         }
     }
 
@@ -49,7 +50,8 @@ struct FetchHandler: APIHandler {
                 guard remaining > 0 || total == 0 else { return data }
                 do {
                     let limit = max(1, min(Int(wanted.partitionMaxBytes), remaining))
-                    data.records = try partition.log.read(from: wanted.fetchOffset, maxBytes: limit, upTo: offsets.highWatermark)
+                    data.records = try partition.log.read(
+                        from: wanted.fetchOffset, maxBytes: limit, upTo: offsets.highWatermark, minimumOneBatch: total == 0)
                     let length = data.records?.length ?? 0
                     total += length
                     remaining -= length

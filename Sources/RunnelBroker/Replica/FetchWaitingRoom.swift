@@ -13,14 +13,26 @@ final class FetchWaitingRoom: Sendable {
 
     private let waiters = Mutex<[Int: Waiter]>([:])
     private let nextId = Atomic<Int>(0)
+    /// Counts appends. A fetch reads it before looking at the logs and waits only if no append
+    /// came since: an append between its read and its wait would otherwise go unnoticed.
+    private let appends = Atomic<UInt64>(0)
 
-    /// Waits until one of `partitions` gets an append, or `timeout` passes.
-    func wait(for partitions: Set<TopicPartition>, timeout: Duration) async {
+    var appendCount: UInt64 { appends.load(ordering: .sequentiallyConsistent) }
+
+    /// Waits until one of `partitions` gets an append, or `timeout` passes; returns at once if
+    /// any append happened since `appendCount` was `seen`.
+    func wait(for partitions: Set<TopicPartition>, timeout: Duration, seen: UInt64) async {
         guard timeout > .zero else { return }
         let id = nextId.wrappingAdd(1, ordering: .relaxed).oldValue
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                waiters.withLock { $0[id] = Waiter(partitions: partitions, continuation: continuation) }
+                let registered = waiters.withLock { waiters in
+                    guard appends.load(ordering: .sequentiallyConsistent) == seen else { return false }
+                    waiters[id] = Waiter(partitions: partitions, continuation: continuation)
+                    return true
+                }
+                guard registered else { return continuation.resume() }
+                if Task.isCancelled { return wake(id) }
                 let timer = Task {
                     try? await Task.sleep(for: timeout)
                     self.wake(id)
@@ -39,8 +51,11 @@ final class FetchWaitingRoom: Sendable {
 
     /// Wakes every fetch waiting on `partition`.
     func notifyAppend(to partition: TopicPartition) {
+        appends.wrappingAdd(1, ordering: .sequentiallyConsistent)
         let woken = waiters.withLock { waiters in
-            waiters.filter { $0.value.partitions.contains(partition) }.map(\.key).compactMap { waiters.removeValue(forKey: $0) }
+            guard !waiters.isEmpty else { return [Waiter]() }
+            let ids = waiters.filter { $0.value.partitions.contains(partition) }.map(\.key)
+            return ids.compactMap { waiters.removeValue(forKey: $0) }
         }
         for waiter in woken {
             waiter.timer?.cancel()
