@@ -78,6 +78,13 @@ public final class LogManager: Sendable {
 
     /// Creates the partition's log (or returns the existing one) in the least-used directory.
     public func createLog(for partition: TopicPartition, config: LogConfig) throws(StorageError) -> PartitionLog {
+        // One creation at a time, so two callers never open two logs on one directory.
+        try creation.withLock { _ throws(StorageError) in try createLogLocked(for: partition, config: config) }
+    }
+
+    private let creation = Mutex<Void>(())
+
+    private func createLogLocked(for partition: TopicPartition, config: LogConfig) throws(StorageError) -> PartitionLog {
         if let existing = log(for: partition) { return existing }
         let counts = placement.withLock { placement in
             directories.map { directory in placement.values.filter { $0 == directory }.count }

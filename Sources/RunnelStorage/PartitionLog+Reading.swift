@@ -43,12 +43,14 @@ extension PartitionLog {
         }
     }
 
-    /// The largest timestamp in the log and the base offset of the batch holding it
-    /// (ListOffsets' MAX_TIMESTAMP).
-    public var maxTimestampAndOffset: TimestampAndOffset? {
-        state.withLock { state in
-            let best = state.segments.max { $0.maxTimestamp < $1.maxTimestamp }
-            return best.flatMap { $0.maxTimestamp < 0 ? nil : TimestampAndOffset(timestamp: $0.maxTimestamp, offset: $0.offsetOfMaxTimestamp) }
+    /// The largest timestamp in the log and the offset of the first record carrying it
+    /// (ListOffsets' MAX_TIMESTAMP; since KAFKA-16310 the record's offset, not its batch's).
+    public func maxTimestampAndOffset() throws(StorageError) -> TimestampAndOffset? {
+        try state.withLock { state throws(StorageError) in
+            guard let best = state.segments.max(by: { $0.maxTimestamp < $1.maxTimestamp }), best.maxTimestamp >= 0 else { return nil }
+            // The segment knows the batch that first reached its maximum; the record is in it.
+            return try best.offset(forTimestamp: best.maxTimestamp)
+                ?? TimestampAndOffset(timestamp: best.maxTimestamp, offset: best.offsetOfMaxTimestamp)
         }
     }
 }

@@ -71,7 +71,9 @@ import Testing
             let bruteForce = expected.first { $0.timestamp >= timestamp }?.offset
             #expect(try log.offset(forTimestamp: timestamp)?.offset == bruteForce, "timestamp \(timestamp)")
         }
-        #expect(log.maxTimestampAndOffset?.timestamp == expected.map(\.timestamp).max())
+        let newest = expected.map(\.timestamp).max()!
+        let maxTimestamp = try #require(try log.maxTimestampAndOffset())
+        #expect(maxTimestamp == TimestampAndOffset(timestamp: newest, offset: expected.first { $0.timestamp == newest }!.offset))
     }
 
     @Test func cleanReopenLoadsIndexesWithoutRecovery() throws {

@@ -16,8 +16,14 @@ struct DeleteRecordsHandler: APIHandler {
                     result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     return result
                 }
+                guard partition.isLeader else {
+                    result.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
+                    return result
+                }
+                // -1 means "up to the high watermark"; any other negative offset is out of range.
                 let target = wanted.offset == -1 ? partition.log.offsets.highWatermark : wanted.offset
                 do {
+                    guard target >= 0 else { throw StorageError(.offsetOutOfRange, "negative offset \(target)") }
                     result.lowWatermark = try partition.log.deleteRecords(before: target)
                 } catch {
                     result.errorCode = KafkaErrorCode.offsetOutOfRange.rawValue

@@ -41,7 +41,7 @@ struct ListOffsetsHandler: APIHandler {
         case Self.latest:
             answer.offset = offsets.highWatermark
         case Self.maxTimestamp:
-            if let found = partition.log.maxTimestampAndOffset {
+            if let found = try? partition.log.maxTimestampAndOffset() {
                 answer.timestamp = found.timestamp
                 answer.offset = found.offset
             }

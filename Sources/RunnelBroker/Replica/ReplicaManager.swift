@@ -29,11 +29,14 @@ public final class ReplicaManager: Sendable {
         for index in 0..<topic.partitionCount {
             let topicPartition = TopicPartition(topic: topic.name, partition: index)
             if partition(topicPartition) != nil { continue }
+            // createLog returns the existing log if a concurrent caller made it first.
             let log = try logManager.log(for: topicPartition) ?? logManager.createLog(for: topicPartition, config: config)
             // On one node every append is "replicated" once written: the high watermark is the log end.
             log.updateHighWatermark(log.offsets.logEndOffset)
             let hosted = Partition(topicPartition: topicPartition, log: log, role: .leader(epoch: 0, inSyncReplicas: [brokerId]))
-            partitions.withLock { $0[topicPartition] = hosted }
+            partitions.withLock { partitions in
+                if partitions[topicPartition] == nil { partitions[topicPartition] = hosted }
+            }
         }
     }
 
