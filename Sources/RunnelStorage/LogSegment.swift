@@ -74,7 +74,7 @@ final class LogSegment: @unchecked Sendable {
             offsetOfMaxTimestamp = baseOffset + Int64(entry.relativeOffset)
         }
         var consistent = true
-        let stop = try SegmentScanner.scan(log, from: position, validate: false) { batch throws(StorageError) in
+        let stop = try SegmentScanner.scan(log, from: position, to: size, validate: false) { batch throws(StorageError) in
             // The indexed batch must carry the indexed offset; later ones must follow it.
             let expected = batch.position == position ? batch.header.baseOffset == nextOffset : batch.header.baseOffset >= nextOffset
             guard expected else {
@@ -94,7 +94,7 @@ final class LogSegment: @unchecked Sendable {
         offsetOfMaxTimestamp = baseOffset
         bytesSinceLastIndexEntry = 0
         var validEnd = 0
-        let stop = try SegmentScanner.scan(log, from: 0, validate: true) { batch throws(StorageError) in
+        let stop = try SegmentScanner.scan(log, from: 0, to: size, validate: true) { batch throws(StorageError) in
             // Offsets must increase; a batch that goes backwards is not part of this log.
             guard batch.header.baseOffset >= nextOffset, batch.header.lastOffset - baseOffset <= Int64(UInt32.max) else {
                 return false
@@ -163,8 +163,7 @@ final class LogSegment: @unchecked Sendable {
     func position(of offset: Int64) throws(StorageError) -> SegmentScanner.Batch? {
         let start = offsetIndex.lastEntry(atOrBelow: offset - baseOffset).map { Int($0.position) } ?? 0
         var found: SegmentScanner.Batch?
-        try SegmentScanner.scan(log, from: start, validate: false) { batch throws(StorageError) in
-            guard batch.position < size else { return false }
+        try SegmentScanner.scan(log, from: start, to: size, validate: false) { batch throws(StorageError) in
             if batch.header.lastOffset >= offset {
                 found = batch
                 return false
@@ -177,8 +176,7 @@ final class LogSegment: @unchecked Sendable {
     /// Calls `visit` with the header of every batch from the one holding `offset` to the end.
     func visitBatches(from offset: Int64, _ visit: (RecordBatchHeader) -> Void) throws(StorageError) {
         guard let first = try position(of: offset) else { return }
-        try SegmentScanner.scan(log, from: first.position, validate: false) { batch throws(StorageError) in
-            guard batch.position < size else { return false }
+        try SegmentScanner.scan(log, from: first.position, to: size, validate: false) { batch throws(StorageError) in
             visit(batch.header)
             return true
         }
@@ -204,8 +202,8 @@ final class LogSegment: @unchecked Sendable {
             walkFrom = Int(entry.position)
             walkFromOffset = baseOffset + Int64(entry.relativeOffset)
         }
-        try SegmentScanner.scan(log, from: walkFrom, validate: false) { batch throws(StorageError) in
-            guard batch.position < size, batch.header.baseOffset < endOffset else { return false }
+        try SegmentScanner.scan(log, from: walkFrom, to: size, validate: false) { batch throws(StorageError) in
+            guard batch.header.baseOffset < endOffset else { return false }
             guard batch.position + batch.header.totalSize <= budgetEnd else { return false }
             end = batch.position + batch.header.totalSize
             next = batch.header.lastOffset + 1
@@ -226,8 +224,7 @@ final class LogSegment: @unchecked Sendable {
         guard let start = try position(of: startOffset) else { return nil }
         var result: TimestampAndOffset?
         var failure: StorageError?
-        try SegmentScanner.scan(log, from: start.position, validate: false) { batch throws(StorageError) in
-            guard batch.position < size else { return false }
+        try SegmentScanner.scan(log, from: start.position, to: size, validate: false) { batch throws(StorageError) in
             guard batch.header.maxTimestamp >= timestamp else { return true }
             do {
                 let bytes = try log.read(at: batch.position, length: batch.header.totalSize)

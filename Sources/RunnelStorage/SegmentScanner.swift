@@ -27,22 +27,21 @@ struct SegmentScanner {
     static let recoveryChunkSize = 1 << 20
     static let lookupChunkSize = 16 * 1024
 
-    /// Calls `visit` for each batch from `position` to the end of the file (or until `visit`
-    /// returns false) and says why the walk stopped. Validating reads every byte of every
-    /// batch; otherwise only headers are read.
+    /// Calls `visit` for each batch from `position` up to `end` (the segment's size: bytes past
+    /// it are not part of the log yet) or until `visit` returns false, and says why the walk
+    /// stopped. Validating reads every byte of every batch; otherwise only headers are read.
     @discardableResult
     static func scan(
-        _ file: LogFile, from position: Int, validate: Bool, visit: (Batch) throws(StorageError) -> Bool
+        _ file: LogFile, from position: Int, to end: Int, validate: Bool, visit: (Batch) throws(StorageError) -> Bool
     ) throws(StorageError) -> Stop {
         let chunkSize = validate ? recoveryChunkSize : lookupChunkSize
-        let fileSize = try file.size()
         var chunk = ByteBuffer()
         var chunkStart = position
         var cursor = position
-        while cursor < fileSize {
+        while cursor < end {
             // Make sure the chunk holds at least the next batch's header, then the whole batch.
             if cursor + RecordBatchHeader.logOverhead > chunkStart + chunk.readableBytes {
-                chunk = try file.read(at: cursor, length: min(chunkSize, fileSize - cursor))
+                chunk = try file.read(at: cursor, length: min(chunkSize, end - cursor))
                 chunkStart = cursor
             }
             let inChunk = cursor - chunkStart
@@ -53,12 +52,12 @@ struct SegmentScanner {
             guard size >= RecordBatchHeader.size else {
                 return .invalidBatch(position: cursor, reason: "batchLength \(batchLength) is shorter than a header")
             }
-            guard cursor + size <= fileSize else {
-                return .invalidBatch(position: cursor, reason: "batch of \(size) bytes runs past the end of the file")
+            guard cursor + size <= end else {
+                return .invalidBatch(position: cursor, reason: "batch of \(size) bytes runs past the end of the segment")
             }
             let needed = validate ? size : RecordBatchHeader.size
             if inChunk + needed > chunk.readableBytes {
-                chunk = try file.read(at: cursor, length: min(max(chunkSize, needed), fileSize - cursor))
+                chunk = try file.read(at: cursor, length: min(max(chunkSize, needed), end - cursor))
                 chunkStart = cursor
             }
             let start = chunk.readerIndex + cursor - chunkStart

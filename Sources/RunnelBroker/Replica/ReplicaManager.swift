@@ -67,12 +67,11 @@ public final class ReplicaManager: Sendable {
     func appendAsLeader(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) async -> AppendOutcome {
-        let written = appendNow(batch, to: topicPartition, acks: acks, minInsyncReplicas: minInsyncReplicas)
-        guard case .appended(let result, _) = written, acks != 0,
-              let log = partition(topicPartition)?.log, log.config.syncsBeforeAcknowledge
-        else { return written }
+        guard let partition = partition(topicPartition) else { return Self.notHosted }
+        let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
+        guard case .appended(let result, _) = written, acks != 0, partition.log.config.syncsBeforeAcknowledge else { return written }
         do {
-            try await log.waitUntilDurable(result.nextOffset)
+            try await partition.log.waitUntilDurable(result.nextOffset)
             return written
         } catch {
             logger.error("fsync of \(topicPartition) failed: \(error)")
@@ -86,9 +85,14 @@ public final class ReplicaManager: Sendable {
     func appendNow(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) -> AppendOutcome {
-        guard let partition = partition(topicPartition) else {
-            return .failed(.unknownTopicOrPartition, "This server does not host this topic-partition.")
-        }
+        guard let partition = partition(topicPartition) else { return Self.notHosted }
+        return append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
+    }
+
+    private static let notHosted = AppendOutcome.failed(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+
+    private func append(_ batch: RecordBatch, to partition: Partition, acks: Int16, minInsyncReplicas: Int32) -> AppendOutcome {
+        let topicPartition = partition.topicPartition
         guard partition.isLeader else { return .failed(.notLeaderOrFollower, "This server is not the leader for that topic-partition.") }
         if acks == -1, partition.inSyncReplicas.count < Int(minInsyncReplicas) {
             return .failed(
