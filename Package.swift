@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "RunnelProtocol", targets: ["RunnelProtocol"]),
         .library(name: "RunnelStorage", targets: ["RunnelStorage"]),
         .library(name: "RunnelBroker", targets: ["RunnelBroker"]),
+        .library(name: "RunnelClient", targets: ["RunnelClient"]),
         .executable(name: "runnel", targets: ["runnel"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, linked from Debian's -dev packages (see .ci/run).
@@ -56,10 +58,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The Swift client: speaks only the Kafka protocol, so it works with any Kafka-compatible broker.
+        .target(
+            name: "RunnelClient",
+            dependencies: [
+                "RunnelProtocol", "RunnelCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "runnel",
             dependencies: [
-                "RunnelBroker",
+                "RunnelBroker", "RunnelClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -80,6 +94,16 @@ let package = Package(
             dependencies: [
                 "RunnelBroker", "RunnelStorage", "RunnelProtocol", "RunnelCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RunnelClientTests",
+            dependencies: [
+                "RunnelClient", "RunnelBroker", "RunnelProtocol", "RunnelCodecs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

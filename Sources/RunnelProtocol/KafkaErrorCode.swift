@@ -50,6 +50,35 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let invalidRecord = KafkaErrorCode(rawValue: 87)
     public static let producerFenced = KafkaErrorCode(rawValue: 90)
     public static let unknownTopicId = KafkaErrorCode(rawValue: 100)
+    public static let staleMemberEpoch = KafkaErrorCode(rawValue: 113)
 
-    public var description: String { "KafkaErrorCode(\(rawValue))" }
+    public var description: String { "\(name)(\(rawValue))" }
+
+    /// Kafka's name for the code, as its tools print it.
+    public var name: String { Self.names[rawValue] ?? "UNKNOWN_ERROR_CODE" }
+
+    /// Kafka's `RetriableException` codes: the same request can succeed later, after a metadata
+    /// refresh, a coordinator lookup or a backoff.
+    public var isRetriable: Bool { Self.retriable.contains(rawValue) }
+
+    private static let retriable: Set<Int16> = [2, 3, 5, 6, 7, 14, 15, 16, 19, 20, 74, 75, 100]
+
+    private static let names: [Int16: String] = [
+        -1: "UNKNOWN_SERVER_ERROR", 0: "NONE", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
+        3: "UNKNOWN_TOPIC_OR_PARTITION", 4: "INVALID_FETCH_SIZE", 5: "LEADER_NOT_AVAILABLE",
+        6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 10: "MESSAGE_TOO_LARGE",
+        14: "COORDINATOR_LOAD_IN_PROGRESS", 15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR",
+        17: "INVALID_TOPIC_EXCEPTION", 18: "RECORD_LIST_TOO_LARGE", 19: "NOT_ENOUGH_REPLICAS",
+        20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND", 21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION",
+        23: "INCONSISTENT_GROUP_PROTOCOL", 24: "INVALID_GROUP_ID", 25: "UNKNOWN_MEMBER_ID",
+        26: "INVALID_SESSION_TIMEOUT", 27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE",
+        35: "UNSUPPORTED_VERSION", 36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS",
+        38: "INVALID_REPLICATION_FACTOR", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
+        43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 48: "INVALID_TXN_STATE",
+        59: "UNKNOWN_PRODUCER_ID", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
+        74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH", 76: "UNSUPPORTED_COMPRESSION_TYPE",
+        79: "MEMBER_ID_REQUIRED", 82: "FENCED_INSTANCE_ID", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
+        100: "UNKNOWN_TOPIC_ID", 113: "STALE_MEMBER_EPOCH",
+    ]
 }

@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func produceSettingsReadCompressionAndTimestampPolicies() {
-        #expect(schema.produceSettings([:]).compression == .none)
+        #expect(schema.produceSettings([:]).compression == nil)
         #expect(schema.produceSettings(["compression.type": "lz4"]).compression == .some(.lz4))
         #expect(schema.produceSettings(["compression.type": "uncompressed"]).compression == .some(CompressionCodec.none))
         #expect(schema.produceSettings(["message.timestamp.type": "LogAppendTime"]).logAppendTime)

@@ -77,7 +77,7 @@ public struct TopicConfigSchema: Sendable {
         func value(_ name: String) -> String { overrides[name] ?? entry(named: name)!.defaultValue(broker) }
         let compressionName = value("compression.type")
         let compression: CompressionCodec?? = switch compressionName {
-        case "producer": .none
+        case "producer": nil
         case "uncompressed": .some(CompressionCodec.none)
         default: .some(CompressionCodec(name: compressionName))
         }
