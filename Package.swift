@@ -69,10 +69,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The pure parts of `runnel bench` (key choice, pacing, latency recording, reports,
+        // HDR and SVG output), a library so that its tests need no broker.
+        .target(
+            name: "RunnelBench",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "runnel",
             dependencies: [
-                "RunnelBroker", "RunnelClient",
+                "RunnelBroker", "RunnelClient", "RunnelBench",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,6 +115,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "RunnelBenchTests",
+            dependencies: ["RunnelBench", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .testTarget(
             name: "RunnelStorageTests",

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RunnelBroker
@@ -7,14 +8,32 @@ import RunnelClient
 
 /// A real broker in this process, on a free loopback port, with its own data directory.
 final class BrokerHarness: Sendable {
-    let broker: Broker
+    private let current: NIOLockedValueBox<Broker>
+    let config: BrokerConfig
     let port: Int
     let directory: URL
 
-    private init(broker: Broker, port: Int, directory: URL) {
-        self.broker = broker
+    private init(broker: Broker, config: BrokerConfig, port: Int, directory: URL) {
+        self.current = NIOLockedValueBox(broker)
+        self.config = config
         self.port = port
         self.directory = directory
+    }
+
+    var broker: Broker { current.withLockedValue { $0 } }
+
+    /// Stops the broker and starts a new one on the same port and data directory.
+    func restart() async throws {
+        try await broker.stop()
+        let fresh = try Broker(config: config, logger: Self.logger)
+        _ = try await fresh.start()
+        current.withLockedValue { $0 = fresh }
+    }
+
+    private static var logger: Logger {
+        var logger = Logger(label: "test.broker")
+        logger.logLevel = .warning
+        return logger
     }
 
     static func start(overrides: [String: String] = [:]) async throws -> BrokerHarness {
@@ -26,11 +45,9 @@ final class BrokerHarness: Sendable {
         try config.apply(key: "listeners", value: "PLAINTEXT://127.0.0.1:\(port)")
         try config.apply(key: "group.initial.rebalance.delay.ms", value: "0")
         for (key, value) in overrides { try config.apply(key: key, value: value) }
-        var logger = Logger(label: "test.broker")
-        logger.logLevel = .warning
         let broker = try Broker(config: config, logger: logger)
         _ = try await broker.start()
-        return BrokerHarness(broker: broker, port: port, directory: directory)
+        return BrokerHarness(broker: broker, config: config, port: port, directory: directory)
     }
 
     var bootstrap: String { "127.0.0.1:\(port)" }

@@ -232,6 +232,48 @@ import Testing
         }
     }
 
+    @Test func idempotentProducerRetriesAcrossABrokerRestartWithoutDuplicates() async throws {
+        try await withBroker { harness in
+            let admin = Admin(configuration: try harness.clientConfiguration)
+            try await admin.createTopic("durable", partitions: 2)
+            await admin.close()
+            let producer = try Producer(configuration: producerConfiguration(harness) {
+                $0.acks = .all
+                $0.enableIdempotence = true
+                $0.batchSize = 2048
+                $0.client.retryBackoff = .milliseconds(50)
+            })
+            let acknowledged = Counter()
+            let failed = Counter()
+            for index in 0..<3000 {
+                if index == 1500 { try await harness.restart() }
+                try await producer.send(ProducerRecord(topic: "durable", key: "k\(index % 13)", value: "\(index)")) { result in
+                    switch result {
+                    case .success: acknowledged.increment()
+                    case .failure: failed.increment()
+                    }
+                }
+            }
+            await producer.flush()
+            await producer.close()
+            #expect(failed.value == 0)
+            #expect(acknowledged.value == 3000)
+
+            let consumer = Consumer(configuration: try consumerConfiguration(harness))
+            await consumer.assign([TopicPartition(topic: "durable", partition: 0), TopicPartition(topic: "durable", partition: 1)])
+            let records = try await consume(consumer, count: 3000)
+            await consumer.close()
+            let values = records.map { Int(String(buffer: $0.value!))! }
+            #expect(values.count == 3000, "every record once, no duplicates")
+            #expect(Set(values) == Set(0..<3000))
+            // Per key, still in send order.
+            for key in 0..<13 {
+                let ordered = records.filter { String(buffer: $0.key!) == "k\(key)" }.map { Int(String(buffer: $0.value!))! }
+                #expect(ordered == ordered.sorted())
+            }
+        }
+    }
+
     @Test func producingToAMissingTopicFailsClearly() async throws {
         try await withBroker(overrides: ["auto.create.topics.enable": "false"]) { harness in
             let producer = try Producer(configuration: producerConfiguration(harness))
