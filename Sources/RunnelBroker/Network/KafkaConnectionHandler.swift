@@ -80,13 +80,23 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let registry = registry
         registry.requestStarted()
-        context.eventLoop.makeFutureWithTask {
-            await processor.process(frame: frame, client: client)
-        }.whenSuccess { outcome in
+        let executor = taskExecutor(for: context.eventLoop)
+        Task(executorPreference: executor) {
+            let outcome = await processor.process(frame: frame, client: client)
+            // Still on the connection's event loop: finish without another hop.
             registry.requestFinished()
             let (handler, context) = loopBound.value
             handler.finish(outcome, context: context)
         }
+    }
+
+    private var executor: EventLoopTaskExecutor?
+
+    private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let executor { return executor }
+        let created = EventLoopTaskExecutor(eventLoop: eventLoop)
+        executor = created
+        return created
     }
 
     private func finish(_ outcome: RequestOutcome, context: ChannelHandlerContext) {
