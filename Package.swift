@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "Runnel",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "RunnelCodecs", targets: ["RunnelCodecs"]),
         .library(name: "RunnelProtocol", targets: ["RunnelProtocol"]),
