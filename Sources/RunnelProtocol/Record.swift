@@ -86,6 +86,10 @@ enum RecordCodec {
     }
 
     /// Writes one record with its deltas relative to the batch's base offset and timestamp.
+    ///
+    /// The record is sized first and then written through one raw pointer: going through
+    /// ByteBuffer's `writeInteger` byte by byte cost a bounds check and a memmove call per varint
+    /// byte, which was a fifth of a producer's CPU for 100-byte records.
     static func write(
         offsetDelta: Int32, timestampDelta: Int64, key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader],
         to section: inout ByteBuffer
@@ -96,28 +100,63 @@ enum RecordCodec {
             let keyLength = header.key.utf8.count
             bodySize += VarintSize.zigzag(Int32(keyLength)) + keyLength + sizeOfVarintBytes(header.value)
         }
-        section.writeVarint(Int32(bodySize))
-        section.writeInteger(Int8(0))
-        section.writeVarlong(timestampDelta)
-        section.writeVarint(offsetDelta)
-        writeVarintBytes(key, to: &section)
-        writeVarintBytes(value, to: &section)
-        section.writeVarint(Int32(headers.count))
-        for header in headers {
-            section.writeVarint(Int32(header.key.utf8.count))
-            section.writeString(header.key)
-            writeVarintBytes(header.value, to: &section)
+        let total = VarintSize.zigzag(Int32(bodySize)) + bodySize
+        section.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in
+            var writer = RawWriter(base: raw.baseAddress!)
+            writer.zigzag(Int64(bodySize))
+            writer.byte(0)  // attributes
+            writer.zigzag(timestampDelta)
+            writer.zigzag(Int64(offsetDelta))
+            writer.varintBytes(key)
+            writer.varintBytes(value)
+            writer.zigzag(Int64(headers.count))
+            for header in headers {
+                var name = header.key
+                name.withUTF8 { utf8 in
+                    writer.zigzag(Int64(utf8.count))
+                    writer.bytes(UnsafeRawBufferPointer(utf8))
+                }
+                writer.varintBytes(header.value)
+            }
+            assert(writer.offset == total)
+            return total
+        }
+    }
+
+    /// Sequential writes into memory already sized for them.
+    private struct RawWriter {
+        let base: UnsafeMutableRawPointer
+        var offset = 0
+
+        mutating func byte(_ value: UInt8) {
+            base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+
+        mutating func zigzag(_ value: Int64) {
+            var remaining = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+            while remaining >= 0x80 {
+                byte(UInt8(truncatingIfNeeded: remaining) | 0x80)
+                remaining >>= 7
+            }
+            byte(UInt8(remaining))
+        }
+
+        mutating func bytes(_ source: UnsafeRawBufferPointer) {
+            guard let address = source.baseAddress, source.count > 0 else { return }
+            (base + offset).copyMemory(from: address, byteCount: source.count)
+            offset += source.count
+        }
+
+        mutating func varintBytes(_ buffer: ByteBuffer?) {
+            guard let buffer else { return zigzag(-1) }
+            zigzag(Int64(buffer.readableBytes))
+            buffer.withUnsafeReadableBytes { bytes($0) }
         }
     }
 
     private static func sizeOfVarintBytes(_ bytes: ByteBuffer?) -> Int {
         guard let bytes else { return 1 }
         return VarintSize.zigzag(Int32(bytes.readableBytes)) + bytes.readableBytes
-    }
-
-    private static func writeVarintBytes(_ bytes: ByteBuffer?, to section: inout ByteBuffer) {
-        guard let bytes else { return section.writeVarint(-1) }
-        section.writeVarint(Int32(bytes.readableBytes))
-        section.writeImmutableBuffer(bytes)
     }
 }

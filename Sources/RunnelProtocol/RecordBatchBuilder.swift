@@ -4,7 +4,9 @@ import RunnelCodecs
 /// Encodes records into one RecordBatch v2, compressed with any codec.
 ///
 /// Offsets are assigned 0, 1, 2... relative to `baseOffset`; timestamps are stored as deltas
-/// from the first record's, as Kafka's producers do.
+/// from the first record's, as Kafka's producers do. Records are written after room left for the
+/// batch header, so an uncompressed batch is finished in place (`finish`) without copying its
+/// records again.
 public struct RecordBatchBuilder: Sendable {
     public var baseOffset: Int64 = 0
     public var partitionLeaderEpoch: Int32 = -1
@@ -18,21 +20,25 @@ public struct RecordBatchBuilder: Sendable {
     public var isTransactional = false
     public var isControl = false
 
+    /// The header's room (zeros until `finish`), then the records.
     private var section: ByteBuffer
     private var count: Int32 = 0
     private var baseTimestamp: Int64 = -1
     private var maxTimestamp: Int64 = -1
 
-    public init(compression: CompressionCodec = .none, compressionLevel: Int? = nil) {
+    /// `capacity` is how many bytes the batch is expected to reach (a producer's batch.size), so
+    /// that the records are not copied each time the buffer grows.
+    public init(compression: CompressionCodec = .none, compressionLevel: Int? = nil, capacity: Int = 1024) {
         self.compression = compression
         self.compressionLevel = compressionLevel
-        section = ByteBufferAllocator().buffer(capacity: 1024)
+        section = ByteBufferAllocator().buffer(capacity: max(capacity, RecordBatchHeader.size + 64))
+        section.writeRepeatingByte(0, count: RecordBatchHeader.size)
     }
 
     public var recordCount: Int { Int(count) }
 
     /// The batch's size before compression: what `batch.size` limits are checked against.
-    public var uncompressedSizeInBytes: Int { RecordBatchHeader.size + section.readableBytes }
+    public var uncompressedSizeInBytes: Int { section.readableBytes }
 
     public mutating func append(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) {
         if count == 0 {
@@ -50,36 +56,50 @@ public struct RecordBatchBuilder: Sendable {
         append(key: key.map { ByteBuffer(bytes: $0) }, value: value.map { ByteBuffer(bytes: $0) }, headers: headers, timestamp: timestamp)
     }
 
-    /// The finished batch: header, records section (compressed as configured) and CRC.
+    /// The finished batch: header, records section (compressed as configured) and CRC. The
+    /// builder stays as it was; `finish` is the cheaper way when it is not needed afterwards.
     public func build() throws -> ByteBuffer {
-        var records = section
-        if compression != .none {
-            let compressed = try section.withUnsafeReadableBytes { raw in
+        var copy = self
+        return try copy.finish()
+    }
+
+    /// The finished batch, written in place over this builder's buffer when uncompressed. The
+    /// builder must not be used afterwards.
+    public mutating func finish() throws -> ByteBuffer {
+        var batch: ByteBuffer
+        if compression == .none {
+            batch = section
+            section = ByteBuffer()
+        } else {
+            let records = section.getSlice(at: section.readerIndex + RecordBatchHeader.size, length: section.readableBytes - RecordBatchHeader.size)!
+            let compressed = try records.withUnsafeReadableBytes { raw in
                 try Compression.compress(raw, codec: compression, level: compressionLevel)
             }
-            records = ByteBuffer(bytes: compressed)
+            batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + compressed.count)
+            batch.writeRepeatingByte(0, count: RecordBatchHeader.size)
+            batch.writeBytes(compressed)
         }
-        var batch = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + records.readableBytes)
         let attributes = RecordBatchAttributes(
             compression: compression, timestampType: timestampType, isTransactional: isTransactional, isControl: isControl)
-        batch.writeKafkaInteger(baseOffset)
-        batch.writeKafkaInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + records.readableBytes))
-        batch.writeKafkaInteger(partitionLeaderEpoch)
-        batch.writeKafkaInteger(RecordBatchHeader.currentMagic)
-        batch.writeKafkaInteger(UInt32(0))  // CRC, filled in below
-        batch.writeKafkaInteger(attributes.rawValue)
-        batch.writeKafkaInteger(count == 0 ? Int32(0) : count - 1)
-        batch.writeKafkaInteger(baseTimestamp)
-        batch.writeKafkaInteger(maxTimestamp)
-        batch.writeKafkaInteger(producerId)
-        batch.writeKafkaInteger(producerEpoch)
-        batch.writeKafkaInteger(baseSequence)
-        batch.writeKafkaInteger(count)
-        batch.writeImmutableBuffer(records)
+        var header = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size)
+        header.writeKafkaInteger(baseOffset)
+        header.writeKafkaInteger(Int32(batch.readableBytes - RecordBatchHeader.logOverhead))
+        header.writeKafkaInteger(partitionLeaderEpoch)
+        header.writeKafkaInteger(RecordBatchHeader.currentMagic)
+        header.writeKafkaInteger(UInt32(0))  // CRC, filled in below
+        header.writeKafkaInteger(attributes.rawValue)
+        header.writeKafkaInteger(count == 0 ? Int32(0) : count - 1)
+        header.writeKafkaInteger(baseTimestamp)
+        header.writeKafkaInteger(maxTimestamp)
+        header.writeKafkaInteger(producerId)
+        header.writeKafkaInteger(producerEpoch)
+        header.writeKafkaInteger(baseSequence)
+        header.writeKafkaInteger(count)
+        batch.setBuffer(header, at: batch.readerIndex)
         let crc = batch.withUnsafeReadableBytes { raw in
             CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.crcCoverageStart...]))
         }
-        batch.setInteger(crc, at: RecordBatchHeader.Offset.crc, endianness: .big)
+        batch.setInteger(crc, at: batch.readerIndex + RecordBatchHeader.Offset.crc, endianness: .big)
         return batch
     }
 }

@@ -58,26 +58,25 @@ public enum KeyPartitioner {
     }
 }
 
-/// Where records without a key go: the Java client's sticky partitioning (KIP-480). All keyless
-/// records go to one partition until the batch being filled there is sent, then a new
-/// partition is picked at random (never the same one twice in a row when there is a choice), so
-/// keyless records make full batches instead of one small batch per partition.
-struct StickyPartitionChooser {
-    private var current: [String: Int32] = [:]
+/// Where a topic's records without a key go: the Java client's sticky partitioning (KIP-480).
+/// All keyless records go to one partition until the batch being filled there is closed, then a
+/// new partition is picked at random (never the same one twice in a row when there is a
+/// choice), so keyless records make full batches instead of one small batch per partition.
+struct StickyPartition {
+    private var current: Int32?
 
-    mutating func partition(topic: String, partitions: Int) -> Int32 {
-        if let chosen = current[topic], Int(chosen) < partitions { return chosen }
+    mutating func partition(among partitions: Int) -> Int32 {
+        if let current, Int(current) < partitions { return current }
         let chosen = Int32.random(in: 0..<Int32(partitions))
-        current[topic] = chosen
+        current = chosen
         return chosen
     }
 
-    /// A batch for `topic` was closed on `partition`: the next keyless record picks anew.
-    mutating func batchClosed(topic: String, partition: Int32, partitions: Int) {
-        guard current[topic] == partition else { return }
-        guard partitions > 1 else { return }
+    /// A batch was closed on `partition`: the next keyless record picks anew.
+    mutating func batchClosed(partition: Int32, among partitions: Int) {
+        guard current == partition, partitions > 1 else { return }
         var next = Int32.random(in: 0..<Int32(partitions - 1))
         if next >= partition { next += 1 }
-        current[topic] = next
+        current = next
     }
 }

@@ -49,8 +49,8 @@ public final class Producer: Sendable {
                 return
             case .needsMetadata:
                 let metadata = try await cluster.metadata(covering: [record.topic])
-                accumulator.setPartitionCount(metadata.partitionCount(of: record.topic) ?? 0, for: record.topic)
-                if metadata.partitionCount(of: record.topic) == 0 { throw KafkaClientError.unknownTopic(record.topic) }
+                guard let count = metadata.partitionCount(of: record.topic), count > 0 else { throw KafkaClientError.unknownTopic(record.topic) }
+                accumulator.setPartitionCount(count, for: record.topic)
             case .bufferFull:
                 await accumulator.waitForSpace()
             }

@@ -23,12 +23,10 @@ public typealias DeliveryCallback = @Sendable (Result<RecordMetadata, any Error>
 /// marked `@unchecked Sendable`: only one owner touches it at a time.
 final class ProducerBatch: @unchecked Sendable {
     let topicPartition: TopicPartition
-    private(set) var builder: RecordBatchBuilder
-    private(set) var callbacks: [DeliveryCallback?] = []
-    private(set) var timestamps: [Int64] = []
+    /// Everything appending changes, in one stored property: one exclusivity check per record
+    /// instead of one per field.
+    private var content: Content
     let createdAt: NIODeadline
-    /// Bytes of `buffer.memory` this batch holds until it completes.
-    private(set) var reservedBytes = 0
     var attempts = 0
     /// After a retriable failure, not sent again before this (`retry.backoff.ms`).
     var retryAt: NIODeadline?
@@ -37,46 +35,63 @@ final class ProducerBatch: @unchecked Sendable {
     /// The encoded batch, kept so that a retry sends the same bytes (same sequence, same CRC).
     private var encoded: ByteBuffer?
 
-    init(topicPartition: TopicPartition, compression: CompressionCodec, now: NIODeadline) {
+    private struct Content {
+        var builder: RecordBatchBuilder
+        var callbacks: [DeliveryCallback?] = []
+        var timestamps: [Int64] = []
+        /// Bytes of `buffer.memory` this batch holds until it completes.
+        var reservedBytes = 0
+
+        mutating func append(_ record: ProducerRecord, timestamp: Int64, reserving bytes: Int, callback: DeliveryCallback?) {
+            builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+            callbacks.append(callback)
+            timestamps.append(timestamp)
+            reservedBytes += bytes
+        }
+    }
+
+    init(topicPartition: TopicPartition, compression: CompressionCodec, capacity: Int, now: NIODeadline) {
         self.topicPartition = topicPartition
-        self.builder = RecordBatchBuilder(compression: compression)
+        self.content = Content(builder: RecordBatchBuilder(compression: compression, capacity: capacity))
         self.createdAt = now
     }
 
-    var recordCount: Int { builder.recordCount }
-    var sizeInBytes: Int { builder.uncompressedSizeInBytes }
+    var recordCount: Int { content.builder.recordCount }
+    /// Before compression while open; the encoded size once built.
+    var sizeInBytes: Int { encoded?.readableBytes ?? content.builder.uncompressedSizeInBytes }
+    var reservedBytes: Int { content.reservedBytes }
 
     func append(_ record: ProducerRecord, timestamp: Int64, reserving bytes: Int, callback: DeliveryCallback?) {
-        builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-        callbacks.append(callback)
-        timestamps.append(timestamp)
-        reservedBytes += bytes
+        content.append(record, timestamp: timestamp, reserving: bytes, callback: callback)
     }
 
     /// The RecordBatch bytes, built (and compressed) once.
     func encode(producerId: Int64, producerEpoch: Int16) throws -> ByteBuffer {
         if let encoded { return encoded }
         if let baseSequence {
-            builder.producerId = producerId
-            builder.producerEpoch = producerEpoch
-            builder.baseSequence = baseSequence
+            content.builder.producerId = producerId
+            content.builder.producerEpoch = producerEpoch
+            content.builder.baseSequence = baseSequence
         }
-        let bytes = try builder.build()
+        let bytes = try content.builder.finish()
         encoded = bytes
         return bytes
     }
 
     func complete(baseOffset: Int64, logAppendTime: Int64) {
-        for (index, callback) in callbacks.enumerated() {
+        let topic = topicPartition.topic
+        let partition = topicPartition.partition
+        let timestamps = content.timestamps
+        for (index, callback) in content.callbacks.enumerated() {
             guard let callback else { continue }
             callback(.success(RecordMetadata(
-                topic: topicPartition.topic, partition: topicPartition.partition,
+                topic: topic, partition: partition,
                 offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
                 timestamp: logAppendTime >= 0 ? logAppendTime : timestamps[index])))
         }
     }
 
     func fail(_ error: any Error) {
-        for callback in callbacks { callback?(.failure(error)) }
+        for callback in content.callbacks { callback?(.failure(error)) }
     }
 }

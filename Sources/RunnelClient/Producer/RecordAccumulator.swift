@@ -10,10 +10,21 @@ final class RecordAccumulator: Sendable {
     private let configuration: ProducerConfiguration
     private let state = NIOLockedValueBox(State())
 
+    /// One topic's open batches, indexed by partition: one dictionary lookup per record. A class
+    /// so that appending changes it in place; only touched under the accumulator's lock.
+    private final class TopicBatches: @unchecked Sendable {
+        var partitionCount: Int
+        var sticky = StickyPartition()
+        var open: [ProducerBatch?]
+
+        init(partitionCount: Int) {
+            self.partitionCount = partitionCount
+            open = Array(repeating: nil, count: partitionCount)
+        }
+    }
+
     private struct State {
-        var partitionCounts: [String: Int] = [:]
-        var sticky = StickyPartitionChooser()
-        var open: [TopicPartition: ProducerBatch] = [:]
+        var topics: [String: TopicBatches] = [:]
         /// Closed batches waiting to be sent, oldest (lowest sequence) first; retries go back in front.
         var ready: [TopicPartition: [ProducerBatch]] = [:]
         var inFlightPerPartition: [TopicPartition: Int] = [:]
@@ -49,10 +60,12 @@ final class RecordAccumulator: Sendable {
             throw KafkaClientError.broker(.messageTooLarge, "a record of about \(size) bytes exceeds max.request.size \(configuration.maxRequestSize)")
         }
         var signal = false
+        let capacity = min(configuration.batchSize, configuration.maxRequestSize)
         let outcome: AppendOutcome = try state.withLockedValue { state in
             if state.closing { throw KafkaClientError.closed }
-            guard let partitions = state.partitionCounts[record.topic] else { return .needsMetadata }
+            guard let topic = state.topics[record.topic] else { return .needsMetadata }
             if state.bufferedBytes > 0, state.bufferedBytes + size > configuration.bufferMemory { return .bufferFull }
+            let partitions = topic.partitionCount
             let partition: Int32
             if let chosen = record.partition {
                 guard chosen >= 0, Int(chosen) < partitions else { throw KafkaClientError.unknownPartition(record.topic, chosen) }
@@ -60,26 +73,28 @@ final class RecordAccumulator: Sendable {
             } else if let key = record.key {
                 partition = KeyPartitioner.partition(forKey: key, partitions: partitions)
             } else {
-                partition = state.sticky.partition(topic: record.topic, partitions: partitions)
+                partition = topic.sticky.partition(among: partitions)
             }
-            let topicPartition = TopicPartition(topic: record.topic, partition: partition)
-            if let batch = state.open[topicPartition], batch.recordCount > 0, batch.sizeInBytes + size > configuration.batchSize {
-                close(batch, in: &state, partitions: partitions)
+            let index = Int(partition)
+            if let batch = topic.open[index], batch.recordCount > 0, batch.sizeInBytes + size > configuration.batchSize {
+                Self.close(batch, of: topic, readyQueues: &state.ready)
                 signal = true
             }
             let batch: ProducerBatch
-            if let open = state.open[topicPartition] {
+            if let open = topic.open[index] {
                 batch = open
             } else {
-                batch = ProducerBatch(topicPartition: topicPartition, compression: configuration.compression, now: .now())
-                state.open[topicPartition] = batch
+                batch = ProducerBatch(
+                    topicPartition: TopicPartition(topic: record.topic, partition: partition),
+                    compression: configuration.compression, capacity: capacity, now: .now())
+                topic.open[index] = batch
                 state.unfinishedBatches += 1
                 signal = true  // the sender must learn this batch's linger deadline
             }
             batch.append(record, timestamp: timestamp, reserving: size, callback: callback)
             state.bufferedBytes += size
             if batch.sizeInBytes >= configuration.batchSize {
-                close(batch, in: &state, partitions: partitions)
+                Self.close(batch, of: topic, readyQueues: &state.ready)
                 signal = true
             }
             return .appended
@@ -88,19 +103,24 @@ final class RecordAccumulator: Sendable {
         return outcome
     }
 
-    private func close(_ batch: ProducerBatch, in state: inout State, partitions: Int) {
+    private static func close(_ batch: ProducerBatch, of topic: TopicBatches, readyQueues: inout [TopicPartition: [ProducerBatch]]) {
         let topicPartition = batch.topicPartition
-        state.open[topicPartition] = nil
-        state.ready[topicPartition, default: []].append(batch)
-        state.sticky.batchClosed(topic: topicPartition.topic, partition: topicPartition.partition, partitions: partitions)
+        topic.open[Int(topicPartition.partition)] = nil
+        readyQueues[topicPartition, default: []].append(batch)
+        topic.sticky.batchClosed(partition: topicPartition.partition, among: topic.partitionCount)
     }
 
-    func knowsTopic(_ topic: String) -> Bool {
-        state.withLockedValue { $0.partitionCounts[topic] != nil }
-    }
-
+    /// Learns (or relearns, after partitions were added) how many partitions `topic` has.
     func setPartitionCount(_ count: Int, for topic: String) {
-        state.withLockedValue { $0.partitionCounts[topic] = count }
+        state.withLockedValue { state in
+            guard let batches = state.topics[topic] else {
+                state.topics[topic] = TopicBatches(partitionCount: count)
+                return
+            }
+            guard count > batches.partitionCount else { return }
+            batches.open += Array(repeating: nil, count: count - batches.partitionCount)
+            batches.partitionCount = count
+        }
     }
 
     func waitForSpace() async {
@@ -156,12 +176,14 @@ final class RecordAccumulator: Sendable {
         let drained = state.withLockedValue { state -> Drained in
             var drained = Drained()
             let sendEverything = state.flushes > 0 || state.closing
-            for (topicPartition, batch) in state.open {
-                let deadline = batch.createdAt + configuration.linger
-                if sendEverything || deadline <= now {
-                    close(batch, in: &state, partitions: state.partitionCounts[topicPartition.topic] ?? 1)
-                } else if drained.nextDeadline.map({ deadline < $0 }) ?? true {
-                    drained.nextDeadline = deadline
+            for topic in state.topics.values {
+                for case let batch? in topic.open {
+                    let deadline = batch.createdAt + configuration.linger
+                    if sendEverything || deadline <= now {
+                        Self.close(batch, of: topic, readyQueues: &state.ready)
+                    } else if drained.nextDeadline.map({ deadline < $0 }) ?? true {
+                        drained.nextDeadline = deadline
+                    }
                 }
             }
             var requestBytes: [Int32: Int] = [:]

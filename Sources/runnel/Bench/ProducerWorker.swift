@@ -93,7 +93,7 @@ final class ProducerWorker: Sendable {
                 }
             }
             let key = keys.next().map { keyTable[$0] }
-            let sendStart = BenchClock.now()
+            let sendStart = now
             let record = ProducerRecord(topic: topic, key: key, value: value(sequence: sent, sendTime: sendStart))
             let recorder = self.recorder
             let latencyFrom = self.latencyFrom
