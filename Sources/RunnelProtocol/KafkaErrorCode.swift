@@ -12,7 +12,9 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let leaderNotAvailable = KafkaErrorCode(rawValue: 5)
     public static let notLeaderOrFollower = KafkaErrorCode(rawValue: 6)
     public static let requestTimedOut = KafkaErrorCode(rawValue: 7)
+    public static let replicaNotAvailable = KafkaErrorCode(rawValue: 9)
     public static let messageTooLarge = KafkaErrorCode(rawValue: 10)
+    public static let networkException = KafkaErrorCode(rawValue: 13)
     public static let coordinatorLoadInProgress = KafkaErrorCode(rawValue: 14)
     public static let coordinatorNotAvailable = KafkaErrorCode(rawValue: 15)
     public static let notCoordinator = KafkaErrorCode(rawValue: 16)
@@ -39,6 +41,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let duplicateSequenceNumber = KafkaErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = KafkaErrorCode(rawValue: 47)
     public static let invalidTxnState = KafkaErrorCode(rawValue: 48)
+    public static let kafkaStorageError = KafkaErrorCode(rawValue: 56)
     public static let unknownProducerId = KafkaErrorCode(rawValue: 59)
     public static let nonEmptyGroup = KafkaErrorCode(rawValue: 68)
     public static let groupIdNotFound = KafkaErrorCode(rawValue: 69)
@@ -61,12 +64,13 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     /// refresh, a coordinator lookup or a backoff.
     public var isRetriable: Bool { Self.retriable.contains(rawValue) }
 
-    private static let retriable: Set<Int16> = [2, 3, 5, 6, 7, 14, 15, 16, 19, 20, 74, 75, 100]
+    private static let retriable: Set<Int16> = [2, 3, 5, 6, 7, 9, 13, 14, 15, 16, 19, 20, 56, 74, 75, 78, 89, 100]
 
     private static let names: [Int16: String] = [
         -1: "UNKNOWN_SERVER_ERROR", 0: "NONE", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
         3: "UNKNOWN_TOPIC_OR_PARTITION", 4: "INVALID_FETCH_SIZE", 5: "LEADER_NOT_AVAILABLE",
-        6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 10: "MESSAGE_TOO_LARGE",
+        6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 9: "REPLICA_NOT_AVAILABLE", 10: "MESSAGE_TOO_LARGE",
+        13: "NETWORK_EXCEPTION", 56: "KAFKA_STORAGE_ERROR", 78: "OFFSET_NOT_AVAILABLE", 89: "THROTTLING_QUOTA_EXCEEDED",
         14: "COORDINATOR_LOAD_IN_PROGRESS", 15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR",
         17: "INVALID_TOPIC_EXCEPTION", 18: "RECORD_LIST_TOO_LARGE", 19: "NOT_ENOUGH_REPLICAS",
         20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND", 21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION",

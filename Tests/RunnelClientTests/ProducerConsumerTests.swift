@@ -274,6 +274,44 @@ import Testing
         }
     }
 
+    @Test func aBatchThatFailsForGoodDoesNotWedgeAnIdempotentProducer() async throws {
+        try await withBroker { harness in
+            let admin = Admin(configuration: try harness.clientConfiguration)
+            try await admin.createTopic("small", partitions: 1, configs: ["max.message.bytes": "1000"])
+            await admin.close()
+            let producer = try Producer(configuration: producerConfiguration(harness) { $0.acks = .all; $0.enableIdempotence = true })
+            // Sequence 0 is refused for good (MESSAGE_TOO_LARGE): the next batch's sequence would
+            // leave a gap the broker never accepts past, unless the producer starts over.
+            await #expect(throws: KafkaClientError.self) {
+                try await producer.send(ProducerRecord(topic: "small", value: ByteBuffer(repeating: 1, count: 3000)))
+            }
+            var offsets: [Int64] = []
+            for index in 0..<20 {
+                offsets.append(try await producer.send(ProducerRecord(topic: "small", value: "after-\(index)")).offset)
+            }
+            #expect(offsets == Array(0..<20))
+            await producer.close()
+        }
+    }
+
+    @Test func aGroupWhoseCommittedOffsetIsOutOfRangeResetsByPolicy() async throws {
+        try await withBroker { harness in
+            let admin = Admin(configuration: try harness.clientConfiguration)
+            try await admin.createTopic("short", partitions: 1)
+            let producer = try Producer(configuration: producerConfiguration(harness))
+            for index in 0..<5 { try await producer.send(ProducerRecord(topic: "short", value: "r\(index)")) }
+            await producer.close()
+            try await admin.alterGroupOffsets("lagging", [TopicPartition(topic: "short", partition: 0): 1000])
+            await admin.close()
+
+            let consumer = Consumer(configuration: try consumerConfiguration(harness, group: "lagging"))
+            try await consumer.subscribe(["short"])
+            let records = try await consume(consumer, count: 5)
+            #expect(records.map(\.offset) == [0, 1, 2, 3, 4])
+            await consumer.close()
+        }
+    }
+
     @Test func producingToAMissingTopicFailsClearly() async throws {
         try await withBroker(overrides: ["auto.create.topics.enable": "false"]) { harness in
             let producer = try Producer(configuration: producerConfiguration(harness))

@@ -14,6 +14,10 @@ actor ClassicGroupMember {
     private(set) var generationId: Int32 = -1
     private(set) var isLeader = false
     private(set) var protocolName: String?
+    /// A join is under way: heartbeats wait (the coordinator would answer them for the old
+    /// generation, and their answer would undo the join's).
+    private var joining = false
+    private var lastHeartbeat = NIODeadline.now()
 
     init(groupId: String, configuration: ConsumerConfiguration, cluster: KafkaCluster, logger: Logger) {
         self.groupId = groupId
@@ -26,6 +30,11 @@ actor ClassicGroupMember {
 
     /// Joins (or rejoins) the group subscribed to `topics` and returns this member's partitions.
     func join(topics: [String]) async throws -> [TopicPartition] {
+        joining = true
+        defer {
+            joining = false
+            lastHeartbeat = .now()
+        }
         while true {
             do {
                 return try await joinOnce(topics: topics)
@@ -65,13 +74,14 @@ actor ClassicGroupMember {
         if joined.errorCode == KafkaErrorCode.memberIdRequired.rawValue { memberId = joined.memberId }
         try checkGroupError(joined.errorCode, "JoinGroup \(groupId)")
         memberId = joined.memberId
-        generationId = joined.generationId
+        // The generation counts as joined only once SyncGroup has answered.
+        generationId = -1
         protocolName = joined.protocolName
         isLeader = joined.leader == joined.memberId
 
         var sync = SyncGroupRequest()
         sync.groupId = groupId
-        sync.generationId = generationId
+        sync.generationId = joined.generationId
         sync.memberId = memberId
         sync.groupInstanceId = configuration.groupInstanceId
         sync.protocolType = "consumer"
@@ -81,6 +91,7 @@ actor ClassicGroupMember {
         }
         let synced = try await coordinator.send(sync)
         try checkGroupError(synced.errorCode, "SyncGroup \(groupId)")
+        generationId = joined.generationId
         var bytes = synced.assignment
         guard bytes.readableBytes >= 2, let version = bytes.readInteger(as: Int16.self) else { return [] }
         let assignment = try ConsumerProtocolAssignment(from: &bytes, version: min(version, 3))
@@ -122,20 +133,40 @@ actor ClassicGroupMember {
 
     func heartbeat() async throws -> HeartbeatOutcome {
         guard isJoined else { return .rejoin }
+        guard !joining else { return .stable }
+        let generation = generationId
         var request = HeartbeatRequest()
         request.groupId = groupId
-        request.generationId = generationId
+        request.generationId = generation
         request.memberId = memberId
         request.groupInstanceId = configuration.groupInstanceId
-        let response = try await cluster.coordinatorConnection(group: groupId).send(request)
+        let response: HeartbeatResponse
+        do {
+            response = try await cluster.coordinatorConnection(group: groupId).send(request)
+        } catch let error as KafkaClientError where error.isRetriable {
+            // The coordinator is unreachable: find it again next time. Once a whole session
+            // timeout has passed without a heartbeat it has surely evicted this member.
+            cluster.forgetCoordinator(group: groupId)
+            if NIODeadline.now() - lastHeartbeat > configuration.sessionTimeout, generationId == generation {
+                generationId = -1
+                return .rejoin
+            }
+            return .stable
+        }
+        // A join that ran meanwhile decides the membership, not this older answer.
+        guard generationId == generation, !joining else { return .stable }
         switch KafkaErrorCode(rawValue: response.errorCode) {
-        case .none: return .stable
-        case .rebalanceInProgress: return .rejoin
+        case .none:
+            lastHeartbeat = .now()
+            return .stable
+        case .rebalanceInProgress:
+            lastHeartbeat = .now()
+            return .rejoin
         case .unknownMemberId, .illegalGeneration, .fencedInstanceId:
             memberId = ""
             generationId = -1
             return .rejoin
-        case .notCoordinator, .coordinatorNotAvailable:
+        case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress:
             cluster.forgetCoordinator(group: groupId)
             return .stable
         case let code:
@@ -145,6 +176,8 @@ actor ClassicGroupMember {
 
     func leave() async {
         guard isJoined || !memberId.isEmpty else { return }
+        // A static member keeps its place across restarts: it does not leave (as in Java).
+        guard configuration.groupInstanceId == nil else { return }
         var request = LeaveGroupRequest()
         request.groupId = groupId
         request.memberId = memberId
@@ -166,17 +199,36 @@ actor ClassicGroupMember {
         request.topics = Dictionary(grouping: offsets, by: \.key.topic).map { topic, entries in
             .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1) })
         }
-        let response = try await cluster.coordinatorConnection(group: groupId).send(request)
-        for topic in response.topics {
-            for partition in topic.partitions {
-                try checkGroupError(partition.errorCode, "OffsetCommit \(topic.name)-\(partition.partitionIndex)")
+        try await withCoordinatorRetries {
+            let response = try await cluster.coordinatorConnection(group: groupId).send(request)
+            for topic in response.topics {
+                for partition in topic.partitions {
+                    try checkGroupError(partition.errorCode, "OffsetCommit \(topic.name)-\(partition.partitionIndex)")
+                }
             }
         }
     }
 
     /// The group's committed offsets for `partitions`; partitions without one are left out.
     func committed(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
-        try await GroupOffsets.fetch(group: groupId, partitions: partitions, cluster: cluster)
+        try await withCoordinatorRetries {
+            try await GroupOffsets.fetch(group: groupId, partitions: partitions, cluster: cluster)
+        }
+    }
+
+    /// Runs a coordinator request again (up to 5 times, after `retry.backoff.ms`) when the
+    /// coordinator moved, is loading, or could not be reached.
+    private func withCoordinatorRetries<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch let error as KafkaClientError where error.isRetriable && attempt < 5 {
+                attempt += 1
+                cluster.forgetCoordinator(group: groupId)
+                try await Task.sleep(nanoseconds: UInt64(configuration.client.retryBackoff.nanoseconds))
+            }
+        }
     }
 
     private func checkGroupError(_ code: Int16, _ context: String) throws {
@@ -195,7 +247,8 @@ enum GroupOffsets {
             Dictionary(grouping: partitions, by: \.topic).map { .init(name: $0.key, partitionIndexes: $0.value.map(\.partition)) }
         }
         let response = try await cluster.coordinatorConnection(group: group).send(request)
-        if response.errorCode == KafkaErrorCode.notCoordinator.rawValue { cluster.forgetCoordinator(group: group) }
+        let code = KafkaErrorCode(rawValue: response.errorCode)
+        if code == .notCoordinator || code == .coordinatorNotAvailable { cluster.forgetCoordinator(group: group) }
         try KafkaClientError.check(response.errorCode, "OffsetFetch \(group)")
         var offsets: [TopicPartition: Int64] = [:]
         for topic in response.topics {

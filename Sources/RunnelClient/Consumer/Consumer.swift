@@ -114,11 +114,17 @@ public actor Consumer {
             for (partition, offset) in try await member.committed(missing) { positions[partition] = offset }
             missing = missing.filter { positions[$0] == nil }
         }
-        guard !missing.isEmpty else { return }
+        try await resetByPolicy(missing)
+    }
+
+    private func resetByPolicy(_ partitions: [TopicPartition]) async throws {
+        guard !partitions.isEmpty else { return }
         switch configuration.autoOffsetReset {
-        case .earliest: try await reset(missing, to: OffsetLookup.earliest)
-        case .latest: try await reset(missing, to: OffsetLookup.latest)
-        case .none: throw KafkaClientError.invalidConfiguration("no committed offset for \(missing.map(\.description).joined(separator: ", ")) and auto.offset.reset is none")
+        case .earliest: try await reset(partitions, to: OffsetLookup.earliest)
+        case .latest: try await reset(partitions, to: OffsetLookup.latest)
+        case .none:
+            throw KafkaClientError.invalidConfiguration(
+                "no valid offset for \(partitions.map(\.description).joined(separator: ", ")) and auto.offset.reset is none")
         }
     }
 
@@ -140,8 +146,8 @@ public actor Consumer {
                 positions[partition] = next
             }
             if !result.outOfRange.isEmpty {
-                for partition in result.outOfRange { positions[partition] = nil }
-                try await resolvePositions(result.outOfRange)
+                // The committed offset would be just as out of range: apply auto.offset.reset.
+                try await resetByPolicy(result.outOfRange)
             }
             if !result.records.isEmpty || NIODeadline.now() >= deadline || needsRejoin { return result.records }
         }
@@ -153,7 +159,13 @@ public actor Consumer {
         guard needsRejoin || !joined else { return }
         if configuration.enableAutoCommit { try? await commitPositions() }
         needsRejoin = false
-        let partitions = try await member.join(topics: subscription)
+        let partitions: [TopicPartition]
+        do {
+            partitions = try await member.join(topics: subscription)
+        } catch {
+            needsRejoin = true
+            throw error
+        }
         await fetcher.discardPrefetched()
         positions = positions.filter { partitions.contains($0.key) }
         paused.formIntersection(partitions)

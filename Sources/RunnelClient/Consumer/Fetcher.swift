@@ -149,7 +149,16 @@ actor Fetcher {
                           logStartOffset: -1, partitionMaxBytes: configuration.maxPartitionFetchBytes)
                 })
             }
-            let connection = try await cluster.connection(toNode: leader)
+            let connection: BrokerConnection
+            do {
+                connection = try await cluster.connection(toNode: leader)
+            } catch {
+                // One unreachable leader must not stop fetching from the others; its partitions
+                // wait for metadata that names a new leader.
+                logger.debug("fetch from broker \(leader) not sent: \(error)")
+                _ = try? await cluster.refreshMetadata(topics: Array(Set(requested.keys.map(\.topic))))
+                continue
+            }
             // The broker may hold the fetch for maxWait: allow for it beyond request.timeout.ms.
             let response = connection.write(request, version: try connection.versions.version(of: FetchRequest.self),
                                              timeout: configuration.client.requestTimeout + maxWait)

@@ -62,7 +62,13 @@ public final class BrokerConnection: Sendable {
         var request = ApiVersionsRequest()
         request.clientSoftwareName = "runnel-swift"
         request.clientSoftwareVersion = "1.0"
-        var response = try await send(request, version: 3)
+        // A broker without v3 answers in a v0 body, which may not even parse as v3.
+        var response: ApiVersionsResponse
+        do {
+            response = try await send(request, version: 3)
+        } catch KafkaClientError.malformedResponse {
+            response = ApiVersionsResponse(errorCode: KafkaErrorCode.unsupportedVersion.rawValue)
+        }
         if KafkaErrorCode(rawValue: response.errorCode) == .unsupportedVersion {
             response = try await send(request, version: 0)
         }

@@ -16,6 +16,9 @@ final class ProduceSender: Sendable {
     /// Producer id and epoch once InitProducerId succeeded; nil for a producer without idempotence.
     private let identity = NIOLockedValueBox<(id: Int64, epoch: Int16)?>(nil)
     private let refreshing = NIOLockedValueBox(false)
+    /// A batch with a sequence number failed for good: the partition's sequences have a gap the
+    /// broker would never accept past, so the producer takes a new id once nothing is in flight.
+    private let sequenceGap = NIOLockedValueBox(false)
 
     init(configuration: ProducerConfiguration, cluster: KafkaCluster, accumulator: RecordAccumulator, logger: Logger) {
         self.configuration = configuration
@@ -36,16 +39,26 @@ final class ProduceSender: Sendable {
                 case .retryLater: break
                 }
             }
-            let metadata = cluster.metadata
-            let drained = accumulator.drain(now: .now(), idempotent: idempotent && !needsIdentity) { topicPartition in
-                needsIdentity ? nil : metadata.leader(of: topicPartition.topic, partition: topicPartition.partition)
+            let gap = idempotent && sequenceGap.withLockedValue { $0 }
+            if gap && accumulator.requestsInFlight == 0 {
+                logger.warning("a batch with a sequence number failed: taking a new producer id and restarting sequences")
+                sequenceGap.withLockedValue { $0 = false }
+                accumulator.resetSequences()
+                needsIdentity = true
+                continue
             }
+            let metadata = cluster.metadata
+            let holdBack = needsIdentity || gap
+            let drained = accumulator.drain(now: .now(), idempotent: idempotent && !needsIdentity) { topicPartition in
+                holdBack ? nil : metadata.leader(of: topicPartition.topic, partition: topicPartition.partition)
+            }
+            if drained.expiredWithSequence { sequenceGap.withLockedValue { $0 = true } }
             if drained.finished { return }
             for (node, batches) in drained.requests {
                 await send(batches, to: node)
             }
             var deadline = drained.nextDeadline
-            if !drained.unknownLeaders.isEmpty || needsIdentity {
+            if !drained.unknownLeaders.isEmpty || holdBack {
                 if !drained.unknownLeaders.isEmpty { refreshMetadata(Array(drained.unknownLeaders)) }
                 let retryAt = NIODeadline.now() + configuration.client.retryBackoff
                 deadline = min(deadline ?? retryAt, retryAt)
@@ -190,7 +203,7 @@ final class ProduceSender: Sendable {
                 let message = result.errorMessage.map { ": \($0)" } ?? ""
                 // Out of order only because an earlier batch of this partition is being retried:
                 // this one follows it again.
-                let followsRetry = code == .outOfOrderSequenceNumber && accumulator.hasEarlierRetry(than: batch)
+                let followsRetry = code == .outOfOrderSequenceNumber && accumulator.hasEarlierBatch(than: batch)
                 retryOrFail(batch, error: .broker(code, "Produce \(batch.topicPartition)\(message)"), retriable: followsRetry)
             }
         }
@@ -201,13 +214,19 @@ final class ProduceSender: Sendable {
         let retriable = retriable || error.isRetriable
         let expired = batch.createdAt + configuration.deliveryTimeout <= .now()
         if retriable && batch.attempts <= configuration.retries && !expired {
-            if case .broker(let code, _) = error, code == .notLeaderOrFollower || code == .unknownTopicOrPartition || code == .leaderNotAvailable {
+            switch error {
+            case .broker(.notLeaderOrFollower, _), .broker(.unknownTopicOrPartition, _), .broker(.leaderNotAvailable, _),
+                 .broker(.kafkaStorageError, _), .disconnected, .connectionFailed, .requestTimedOut:
+                // The leader may have moved or died: ask again rather than retry the same broker.
                 refreshMetadata([batch.topicPartition.topic])
+            default:
+                break
             }
             logger.debug("retrying \(batch.topicPartition) after \(error)")
             batch.retryAt = .now() + configuration.client.retryBackoff
             accumulator.requeue(batch)
         } else {
+            if batch.baseSequence != nil { sequenceGap.withLockedValue { $0 = true } }
             batch.fail(error)
             accumulator.finish(batch)
         }

@@ -22,6 +22,8 @@ public typealias DeliveryCallback = @Sendable (Result<RecordMetadata, any Error>
 /// after a retriable failure it goes back to the accumulator. That hand-over is why it is a class
 /// marked `@unchecked Sendable`: only one owner touches it at a time.
 final class ProducerBatch: @unchecked Sendable {
+    /// Grows with creation, so that a flush can wait for the batches made before it.
+    let id: Int
     let topicPartition: TopicPartition
     /// Everything appending changes, in one stored property: one exclusivity check per record
     /// instead of one per field.
@@ -32,8 +34,10 @@ final class ProducerBatch: @unchecked Sendable {
     var retryAt: NIODeadline?
     /// The first sequence number, assigned when the batch is first sent by an idempotent producer.
     var baseSequence: Int32?
-    /// The encoded batch, kept so that a retry sends the same bytes (same sequence, same CRC).
+    /// The encoded batch, kept so that a retry sends the same bytes (same sequence, same CRC),
+    /// and the producer identity it carries.
     private var encoded: ByteBuffer?
+    private var stamped: (producerId: Int64, producerEpoch: Int16, baseSequence: Int32)?
 
     private struct Content {
         var builder: RecordBatchBuilder
@@ -50,7 +54,8 @@ final class ProducerBatch: @unchecked Sendable {
         }
     }
 
-    init(topicPartition: TopicPartition, compression: CompressionCodec, capacity: Int, now: NIODeadline) {
+    init(id: Int, topicPartition: TopicPartition, compression: CompressionCodec, capacity: Int, now: NIODeadline) {
+        self.id = id
         self.topicPartition = topicPartition
         self.content = Content(builder: RecordBatchBuilder(compression: compression, capacity: capacity))
         self.createdAt = now
@@ -65,16 +70,30 @@ final class ProducerBatch: @unchecked Sendable {
         content.append(record, timestamp: timestamp, reserving: bytes, callback: callback)
     }
 
-    /// The RecordBatch bytes, built (and compressed) once.
+    /// The RecordBatch bytes, built (and compressed) once. When the producer identity changed
+    /// since (a new producer id after a sequence gap), the header is restamped and its CRC
+    /// recomputed; the records are not touched.
     func encode(producerId: Int64, producerEpoch: Int16) throws -> ByteBuffer {
-        if let encoded { return encoded }
-        if let baseSequence {
-            content.builder.producerId = producerId
-            content.builder.producerEpoch = producerEpoch
-            content.builder.baseSequence = baseSequence
+        let identity = baseSequence.map { (producerId, producerEpoch, $0) } ?? (-1, -1, -1)
+        if var bytes = encoded {
+            if let stamped, stamped == identity { return bytes }
+            bytes.setInteger(identity.0, at: bytes.readerIndex + RecordBatchHeader.Offset.producerId)
+            bytes.setInteger(identity.1, at: bytes.readerIndex + RecordBatchHeader.Offset.producerEpoch)
+            bytes.setInteger(identity.2, at: bytes.readerIndex + RecordBatchHeader.Offset.baseSequence)
+            let crc = bytes.withUnsafeReadableBytes { raw in
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.crcCoverageStart...]))
+            }
+            bytes.setInteger(crc, at: bytes.readerIndex + RecordBatchHeader.Offset.crc)
+            encoded = bytes
+            stamped = identity
+            return bytes
         }
+        content.builder.producerId = identity.0
+        content.builder.producerEpoch = identity.1
+        content.builder.baseSequence = identity.2
         let bytes = try content.builder.finish()
         encoded = bytes
+        stamped = identity
         return bytes
     }
 

@@ -27,17 +27,28 @@ final class RecordAccumulator: Sendable {
         var topics: [String: TopicBatches] = [:]
         /// Closed batches waiting to be sent, oldest (lowest sequence) first; retries go back in front.
         var ready: [TopicPartition: [ProducerBatch]] = [:]
-        var inFlightPerPartition: [TopicPartition: Int] = [:]
+        /// Batches of each partition on the wire: how many, to which broker, with which sequences.
+        var inFlight: [TopicPartition: PartitionInFlight] = [:]
         var inFlightPerBroker: [Int32: Int] = [:]
         var nextSequence: [TopicPartition: Int32] = [:]
         var bufferedBytes = 0
-        var unfinishedBatches = 0
+        /// Ids of the batches not yet acknowledged or failed (ids grow with creation).
+        var unfinished: Set<Int> = []
+        var nextBatchId = 0
+        var unfinishedBatches: Int { unfinished.count }
         var flushes = 0
         var closing = false
         var spaceWaiters: [CheckedContinuation<Void, Never>] = []
-        var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Flushes waiting for every batch up to an id to finish.
+        var flushWaiters: [(upTo: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var senderWaiter: CheckedContinuation<Void, Never>?
         var senderSignalled = false
+    }
+
+    struct PartitionInFlight {
+        var count = 0
+        var node: Int32 = -1
+        var sequences: Set<Int32> = []
     }
 
     init(configuration: ProducerConfiguration) {
@@ -85,10 +96,11 @@ final class RecordAccumulator: Sendable {
                 batch = open
             } else {
                 batch = ProducerBatch(
-                    topicPartition: TopicPartition(topic: record.topic, partition: partition),
+                    id: state.nextBatchId, topicPartition: TopicPartition(topic: record.topic, partition: partition),
                     compression: configuration.compression, capacity: capacity, now: .now())
+                state.nextBatchId += 1
                 topic.open[index] = batch
-                state.unfinishedBatches += 1
+                state.unfinished.insert(batch.id)
                 signal = true  // the sender must learn this batch's linger deadline
             }
             batch.append(record, timestamp: timestamp, reserving: size, callback: callback)
@@ -136,19 +148,25 @@ final class RecordAccumulator: Sendable {
 
     // MARK: Flush and close
 
-    /// Sends every batch now and returns when none is left unfinished.
+    /// Sends every batch now and returns once every record appended before the call is
+    /// acknowledged or failed (records appended meanwhile do not hold it up).
     func flush() async {
         state.withLockedValue { $0.flushes += 1 }
         wakeSender()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLockedValue { state -> Bool in
-                if state.unfinishedBatches == 0 { return true }
-                state.emptyWaiters.append(continuation)
+                let upTo = state.nextBatchId - 1
+                if Self.finishedAll(upTo: upTo, in: state) { return true }
+                state.flushWaiters.append((upTo, continuation))
                 return false
             }
             if done { continuation.resume() }
         }
         state.withLockedValue { $0.flushes -= 1 }
+    }
+
+    private static func finishedAll(upTo id: Int, in state: State) -> Bool {
+        !state.unfinished.contains { $0 <= id }
     }
 
     /// No more appends; what is buffered is still sent.
@@ -168,6 +186,8 @@ final class RecordAccumulator: Sendable {
         var nextDeadline: NIODeadline?
         /// Closing and nothing left.
         var finished = false
+        /// A batch with a sequence number expired: the producer's sequences now have a gap.
+        var expiredWithSequence = false
     }
 
     /// Takes the batches that may go now. `leader` maps a partition to its leader's node id.
@@ -202,10 +222,12 @@ final class RecordAccumulator: Sendable {
                     drained.unknownLeaders.insert(topicPartition.topic)
                     continue
                 }
-                // A retried batch of an idempotent producer goes alone, so sequences stay in order.
-                let inFlight = state.inFlightPerPartition[topicPartition, default: 0]
-                if idempotent && batch.attempts > 0 && inFlight > 0 { continue }
-                if idempotent && inFlight >= configuration.maxInFlightRequestsPerConnection { continue }
+                // An idempotent producer keeps each partition's sequences in order on the wire: a
+                // retried batch goes alone, and nothing goes to a new leader while the old one
+                // still has batches of the partition in flight.
+                let inFlight = state.inFlight[topicPartition, default: PartitionInFlight()]
+                if idempotent && inFlight.count > 0 && (batch.attempts > 0 || inFlight.node != node) { continue }
+                if idempotent && inFlight.count >= configuration.maxInFlightRequestsPerConnection { continue }
                 if state.inFlightPerBroker[node, default: 0] >= configuration.maxInFlightRequestsPerConnection { continue }
                 let size = batch.sizeInBytes
                 let used = requestBytes[node, default: 0]
@@ -218,18 +240,22 @@ final class RecordAccumulator: Sendable {
                     batch.baseSequence = sequence
                     state.nextSequence[topicPartition] = (sequence &+ Int32(batch.recordCount)) & Int32.max
                 }
-                state.inFlightPerPartition[topicPartition, default: 0] += 1
+                state.inFlight[topicPartition, default: PartitionInFlight()].count += 1
+                state.inFlight[topicPartition]!.node = node
+                if let sequence = batch.baseSequence { state.inFlight[topicPartition]!.sequences.insert(sequence) }
                 drained.requests[node, default: []].append(batch)
             }
             for node in drained.requests.keys { state.inFlightPerBroker[node, default: 0] += 1 }
             drained.finished = state.closing && state.unfinishedBatches == expired.count && drained.requests.isEmpty
             return drained
         }
+        var result = drained
         for batch in expired {
+            if batch.baseSequence != nil { result.expiredWithSequence = true }
             batch.fail(KafkaClientError.broker(.requestTimedOut, "\(batch.topicPartition): not acknowledged within delivery.timeout.ms"))
             finish(batch, inFlight: false)
         }
-        return drained
+        return result
     }
 
     /// A request to `node` completed (whatever its outcome).
@@ -240,32 +266,33 @@ final class RecordAccumulator: Sendable {
 
     /// A batch is acknowledged or has failed for good: release its memory.
     func finish(_ batch: ProducerBatch, inFlight: Bool = true) {
-        let (spaceWaiters, emptyWaiters) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], [CheckedContinuation<Void, Never>]) in
-            if inFlight { state.inFlightPerPartition[batch.topicPartition, default: 1] -= 1 }
+        let (spaceWaiters, flushed) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], [CheckedContinuation<Void, Never>]) in
+            if inFlight { Self.leaveFlight(batch, in: &state) }
             state.bufferedBytes -= batch.reservedBytes
-            state.unfinishedBatches -= 1
+            state.unfinished.remove(batch.id)
             var space: [CheckedContinuation<Void, Never>] = []
             if state.bufferedBytes < configuration.bufferMemory / 2 || state.unfinishedBatches == 0 {
                 space = state.spaceWaiters
                 state.spaceWaiters.removeAll()
             }
-            var empty: [CheckedContinuation<Void, Never>] = []
-            if state.unfinishedBatches == 0 {
-                empty = state.emptyWaiters
-                state.emptyWaiters.removeAll()
+            var flushed: [CheckedContinuation<Void, Never>] = []
+            if !state.flushWaiters.isEmpty {
+                let waiters = state.flushWaiters
+                state.flushWaiters = waiters.filter { !Self.finishedAll(upTo: $0.upTo, in: state) }
+                flushed = waiters.filter { Self.finishedAll(upTo: $0.upTo, in: state) }.map(\.continuation)
             }
-            return (space, empty)
+            return (space, flushed)
         }
         for waiter in spaceWaiters { waiter.resume() }
-        for waiter in emptyWaiters { waiter.resume() }
-        if !emptyWaiters.isEmpty { wakeSender() }
+        for waiter in flushed { waiter.resume() }
+        if !flushed.isEmpty { wakeSender() }
     }
 
     /// A batch failed with a retriable error: back to the front of its partition's queue, in
     /// sequence order.
     func requeue(_ batch: ProducerBatch) {
         state.withLockedValue { state in
-            state.inFlightPerPartition[batch.topicPartition, default: 1] -= 1
+            Self.leaveFlight(batch, in: &state)
             var queue = state.ready[batch.topicPartition, default: []]
             let position = queue.firstIndex { other in
                 guard let mine = batch.baseSequence, let theirs = other.baseSequence else { return other.attempts == 0 }
@@ -276,12 +303,38 @@ final class RecordAccumulator: Sendable {
         }
     }
 
-    /// Whether an earlier batch of the same partition is waiting to be sent again: then an
-    /// OUT_OF_ORDER_SEQUENCE answer for `batch` only means that batch is missing.
-    func hasEarlierRetry(than batch: ProducerBatch) -> Bool {
+    private static func leaveFlight(_ batch: ProducerBatch, in state: inout State) {
+        let topicPartition = batch.topicPartition
+        guard var entry = state.inFlight[topicPartition] else { return }
+        entry.count -= 1
+        if let sequence = batch.baseSequence { entry.sequences.remove(sequence) }
+        state.inFlight[topicPartition] = entry.count > 0 ? entry : nil
+    }
+
+    /// Whether an earlier batch of the same partition is still in flight or waiting to be sent
+    /// again: then an OUT_OF_ORDER_SEQUENCE answer for `batch` only means that one is missing.
+    func hasEarlierBatch(than batch: ProducerBatch) -> Bool {
         guard let sequence = batch.baseSequence else { return false }
         return state.withLockedValue { state in
             state.ready[batch.topicPartition, default: []].contains { ($0.baseSequence ?? .max) < sequence }
+                || state.inFlight[batch.topicPartition]?.sequences.contains { $0 < sequence } == true
+        }
+    }
+
+    /// Requests in flight to any broker.
+    var requestsInFlight: Int {
+        state.withLockedValue { $0.inFlightPerBroker.values.reduce(0, +) }
+    }
+
+    /// After a new producer id: every partition's sequences start again at 0, and batches not
+    /// yet acknowledged get new ones when they are next sent (KIP-360's reset, done the simple
+    /// way: a fresh producer id rather than an epoch bump).
+    func resetSequences() {
+        state.withLockedValue { state in
+            state.nextSequence.removeAll()
+            for queue in state.ready.values {
+                for batch in queue { batch.baseSequence = nil }
+            }
         }
     }
 

@@ -72,8 +72,8 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             let plan = try await client.withAdmin { admin -> [TopicPartition: Int64] in
-                let description = try? await admin.describeGroup(group)
-                if execute, let description, !description.members.isEmpty {
+                let description = try await admin.describeGroup(group)
+                if execute, !description.members.isEmpty {
                     throw ValidationError("group \(group) has \(description.members.count) active member(s); stop them before resetting its offsets")
                 }
                 let committed = try await admin.groupOffsets(group)
@@ -106,7 +106,10 @@ struct GroupCommand: AsyncParsableCommand {
                         let found = byTime[partition]?.offset ?? -1
                         target = found >= 0 ? found : end
                     } else {
-                        target = (committed[partition] ?? end) + (shiftBy ?? 0)
+                        guard let current = committed[partition] else {
+                            throw ValidationError("cannot shift the offset of \(partition): the group has no committed offset there")
+                        }
+                        target = current + (shiftBy ?? 0)
                     }
                     // As Kafka's tool does: an offset outside the log is clamped into it.
                     plan[partition] = min(max(target, start), end)

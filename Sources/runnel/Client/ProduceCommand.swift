@@ -37,7 +37,7 @@ struct ProduceCommand: AsyncParsableCommand {
         let recordHeaders = headers.map { RecordHeader(key: $0.key, value: ByteBuffer(string: $0.value)) }
         let failures = NIOLockedValueBox(0)
         var lineNumber = 0
-        while let line = readLine(strippingNewline: true) {
+        for await line in Self.standardInputLines() {
             lineNumber += 1
             var key: String?
             var value = line
@@ -53,11 +53,17 @@ struct ProduceCommand: AsyncParsableCommand {
             let record = ProducerRecord(topic: topic, partition: partition, key: key, value: value, headers: recordHeaders,
                                         timestamp: timestamp?.milliseconds)
             let number = lineNumber
-            try await producer.send(record) { result in
-                if case .failure(let error) = result {
-                    printError("line \(number): \(error)")
-                    failures.withLockedValue { $0 += 1 }
+            do {
+                try await producer.send(record) { result in
+                    if case .failure(let error) = result {
+                        printError("line \(number): \(error)")
+                        failures.withLockedValue { $0 += 1 }
+                    }
                 }
+            } catch {
+                // This record cannot be sent (too large, unknown partition...); the others still are.
+                printError("line \(number): \(error)")
+                failures.withLockedValue { $0 += 1 }
             }
         }
         await producer.close()
@@ -65,6 +71,21 @@ struct ProduceCommand: AsyncParsableCommand {
         if failed > 0 {
             printError("\(failed) of \(lineNumber) records were not written")
             throw ExitCode(1)
+        }
+    }
+
+    /// Lines of standard input, read on a thread of their own: a blocking read on Swift's
+    /// shared thread pool would stall the producer's sender while waiting for the next line.
+    static func standardInputLines() -> AsyncStream<String> {
+        AsyncStream(bufferingPolicy: .bufferingOldest(10_000)) { continuation in
+            let reader = Thread {
+                while let line = readLine(strippingNewline: true) {
+                    // Back-pressure: wait while the stream's buffer is full.
+                    while case .dropped = continuation.yield(line) { Thread.sleep(forTimeInterval: 0.001) }
+                }
+                continuation.finish()
+            }
+            reader.start()
         }
     }
 }
