@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import RunnelProtocol
 
 /// Every partition log under the data directories: loading them at start-up, creating and
 /// deleting them, the checkpoint files, the clean-shutdown marker, and the retention and

@@ -1,3 +1,5 @@
+import RunnelProtocol
+
 /// A per-log-directory checkpoint of one offset per partition, in Kafka's text format:
 /// a version line (0), an entry count, then "topic partition offset" lines. Used for the
 /// recovery point, log start offset and high watermark (replication-offset) checkpoints.

@@ -17,6 +17,7 @@ struct ProduceHandler: APIHandler {
 
     func handle(_ request: ProduceRequest, context requestContext: RequestContext) async -> HandlerReply<ProduceResponse> {
         var response = ProduceResponse()
+        var pendingSyncs: [ReplicaManager.PendingSync] = []
         for topic in request.topicData {
             var topicResponse = ProduceResponse.TopicProduceResponse(name: topic.name, topicId: topic.topicId)
             let metadata = context.metadata.topic(named: topic.name)
@@ -39,23 +40,41 @@ struct ProduceHandler: APIHandler {
                     continue
                 }
                 let topicPartition = TopicPartition(topic: topic.name, partition: data.index)
-                await produce(
+                if let pending = produce(
                     data.records, to: topicPartition, acks: request.acks, settings: settings, version: requestContext.apiVersion,
-                    into: &partitionResponse)
+                    into: &partitionResponse) {
+                    pendingSyncs.append(pending)
+                }
                 topicResponse.partitionResponses.append(partitionResponse)
             }
             response.responses.append(topicResponse)
         }
+        let unsynced = await context.replicas.waitUntilDurable(pendingSyncs)
+        if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
         return request.acks == 0 ? .none : .response(response)
     }
 
+    /// Appended but not made durable: the producer must not take it as acknowledged.
+    private static func markUnsynced(_ partitions: Set<TopicPartition>, in response: inout ProduceResponse) {
+        for topicIndex in response.responses.indices {
+            let name = response.responses[topicIndex].name
+            for index in response.responses[topicIndex].partitionResponses.indices
+            where partitions.contains(TopicPartition(topic: name, partition: response.responses[topicIndex].partitionResponses[index].index)) {
+                response.responses[topicIndex].partitionResponses[index].errorCode = KafkaErrorCode.unknownServerError.rawValue
+                response.responses[topicIndex].partitionResponses[index].errorMessage = "The append could not be made durable (fsync failed)."
+            }
+        }
+    }
+
+    /// Validates and appends one partition's batch; returns the fsync it must still wait for.
     private func produce(
         _ records: ByteBuffer?, to topicPartition: TopicPartition, acks: Int16, settings: TopicConfigSchema.ProduceSettings,
         version: Int16, into response: inout PartitionResponse
-    ) async {
-        func fail(_ code: KafkaErrorCode, _ message: String) {
+    ) -> ReplicaManager.PendingSync? {
+        func fail(_ code: KafkaErrorCode, _ message: String) -> ReplicaManager.PendingSync? {
             response.errorCode = code.rawValue
             response.errorMessage = message
+            return nil
         }
         // Exactly one whole batch (Produce v3+).
         var batches = RecordSet(records ?? ByteBuffer()).makeIterator()
@@ -85,13 +104,16 @@ struct ProduceHandler: APIHandler {
         } catch {
             return fail(.corruptMessage, "\(error)")
         }
-        switch await context.replicas.appendAsLeader(batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas) {
+        let (outcome, pending) = context.replicas.appendAsLeader(
+            batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas)
+        switch outcome {
         case .appended(let result, let logStartOffset):
             response.baseOffset = result.baseOffset
             response.logStartOffset = logStartOffset
             if settings.logAppendTime { response.logAppendTimeMs = batch.header.maxTimestamp }
+            return pending
         case .failed(let code, let message):
-            fail(code, message)
+            return fail(code, message)
         }
     }
 }

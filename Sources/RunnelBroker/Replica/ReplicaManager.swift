@@ -61,21 +61,47 @@ public final class ReplicaManager: Sendable {
         case failed(KafkaErrorCode, String)
     }
 
-    /// Appends a validated batch as leader. `acks` 0 and 1 return once it is written; `-1`
+    /// What an append must still wait for before it is acknowledged: the fsync of its log up to
+    /// `offset` (`flush.messages=1`, group commit).
+    struct PendingSync: Sendable {
+        let topicPartition: TopicPartition
+        let log: PartitionLog
+        let offset: Int64
+    }
+
+    /// Appends a validated batch as leader. `acks` 0 and 1 are done once it is written; `-1`
     /// (all) also needs the ISR to be at least `min.insync.replicas` — on one node, 1. With
-    /// `flush.messages=1` the answer waits for the fsync (group commit).
+    /// `flush.messages=1` the acknowledgement must also wait for the returned `PendingSync`:
+    /// a produce request appends to all its partitions first and then waits for their fsyncs
+    /// together, so they overlap instead of running one after another.
     func appendAsLeader(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
-    ) async -> AppendOutcome {
-        guard let partition = partition(topicPartition) else { return Self.notHosted }
+    ) -> (AppendOutcome, PendingSync?) {
+        guard let partition = partition(topicPartition) else { return (Self.notHosted, nil) }
         let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
-        guard case .appended(let result, _) = written, acks != 0, partition.log.config.syncsBeforeAcknowledge else { return written }
-        do {
-            try await partition.log.waitUntilDurable(result.nextOffset)
-            return written
-        } catch {
-            logger.error("fsync of \(topicPartition) failed: \(error)")
-            return .failed(.unknownServerError, "\(error)")
+        guard case .appended(let result, _) = written, acks != 0, partition.log.config.syncsBeforeAcknowledge else { return (written, nil) }
+        return (written, PendingSync(topicPartition: topicPartition, log: partition.log, offset: result.nextOffset))
+    }
+
+    /// Waits for every pending fsync at once; returns the partitions whose fsync failed.
+    func waitUntilDurable(_ pending: [PendingSync]) async -> Set<TopicPartition> {
+        guard !pending.isEmpty else { return [] }
+        let logger = logger
+        return await withTaskGroup(of: TopicPartition?.self) { group in
+            for sync in pending {
+                group.addTask {
+                    do {
+                        try await sync.log.waitUntilDurable(sync.offset)
+                        return nil
+                    } catch {
+                        logger.error("fsync of \(sync.topicPartition) failed: \(error)")
+                        return sync.topicPartition
+                    }
+                }
+            }
+            var failed: Set<TopicPartition> = []
+            for await partition in group { if let partition { failed.insert(partition) } }
+            return failed
         }
     }
 

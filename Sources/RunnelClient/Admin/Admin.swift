@@ -11,6 +11,19 @@ public final class Admin: Sendable {
 
     public func close() async { await cluster.close() }
 
+    /// Runs `body` with an admin client that is closed afterwards, whatever happens.
+    public static func with<T: Sendable>(_ configuration: ClientConfiguration, _ body: (Admin) async throws -> T) async throws -> T {
+        let admin = Admin(configuration: configuration)
+        do {
+            let result = try await body(admin)
+            await admin.close()
+            return result
+        } catch {
+            await admin.close()
+            throw error
+        }
+    }
+
     private var requestTimeoutMs: Int32 { Int32(clamping: cluster.configuration.requestTimeout.nanoseconds / 1_000_000) }
 
     // MARK: Topics

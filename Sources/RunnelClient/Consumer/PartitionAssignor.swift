@@ -1,3 +1,5 @@
+import RunnelProtocol
+
 /// The client-side assignors of the classic group protocol: the group's leader runs one over
 /// every member's subscription and hands each member its partitions through SyncGroup. Both
 /// compute what the Java client's `RangeAssignor` and `RoundRobinAssignor` compute, so a group

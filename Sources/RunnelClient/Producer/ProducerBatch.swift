@@ -2,19 +2,6 @@ import NIOCore
 import RunnelCodecs
 import RunnelProtocol
 
-/// A topic's partition.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-}
-
 public typealias DeliveryCallback = @Sendable (Result<RecordMetadata, any Error>) -> Void
 
 /// Records for one partition that travel in one RecordBatch. While open it belongs to the

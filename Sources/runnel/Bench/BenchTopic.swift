@@ -63,15 +63,7 @@ enum BenchTopic {
 
     /// Runs `body` with an admin client that is closed afterwards, whatever happens.
     static func withAdmin<T: Sendable>(_ configuration: ClientConfiguration, _ body: (Admin) async throws -> T) async throws -> T {
-        let admin = Admin(configuration: configuration)
-        do {
-            let result = try await body(admin)
-            await admin.close()
-            return result
-        } catch {
-            await admin.close()
-            throw error
-        }
+        try await Admin.with(configuration, body)
     }
 
     /// Runs `body`, turning "no broker answered" into one clear sentence instead of the

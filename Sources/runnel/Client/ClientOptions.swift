@@ -24,14 +24,6 @@ struct ClientOptions: ParsableArguments {
 extension ClientOptions {
     /// Runs `body` with an admin client that is closed afterwards, whatever happens.
     func withAdmin<T: Sendable>(_ body: (Admin) async throws -> T) async throws -> T {
-        let admin = Admin(configuration: try configuration())
-        do {
-            let result = try await body(admin)
-            await admin.close()
-            return result
-        } catch {
-            await admin.close()
-            throw error
-        }
+        try await Admin.with(configuration(), body)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunnelClient
+import RunnelProtocol
 
 /// `runnel group`: what `kafka-consumer-groups.sh` does.
 struct GroupCommand: AsyncParsableCommand {
