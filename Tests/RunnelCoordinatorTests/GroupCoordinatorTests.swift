@@ -49,7 +49,7 @@ import Testing
 
     @Test mutating func aRebalanceCompletesAsSoonAsKnownMembersRejoin() {
         let a = newMember(now: 0)
-        let (joinA, _) = join(a, now: 0)
+        _ = join(a, now: 0)
         _ = coordinator.tick(now: 3_000)
         // The leader syncs with its assignment: stable.
         nextRequest += 1

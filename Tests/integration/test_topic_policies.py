@@ -86,3 +86,23 @@ def test_acks_zero_and_fsync_before_ack(broker):
     reports = produce(broker, "durable", [b"%d" % i for i in range(500)], acks="all")
     assert all(err is None for err, _ in reports)
     assert [m.value() for m in read(broker, "durable", 500)] == [b"%d" % i for i in range(500)]
+
+
+def test_fsync_waits_do_not_reorder_answers_on_a_connection(broker):
+    """A produce waiting for its fsync frees the connection for the next request, but the answers
+    still leave in request order: kafka-python checks every correlation id against the order it
+    sent them in and fails the connection on a mismatch."""
+    from kafka import KafkaProducer
+    create(broker, "synced", **{"flush.messages": "1"})
+    create(broker, "unsynced")
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1, max_in_flight_requests_per_connection=5)
+    futures = []
+    for i in range(400):
+        futures.append(producer.send("synced" if i % 2 == 0 else "unsynced", value=b"%d" % i))
+        if i % 50 == 0:
+            producer.flush()
+    producer.flush()
+    offsets = [f.get(timeout=30).offset for f in futures]
+    producer.close()
+    assert offsets[0::2] == list(range(200)) and offsets[1::2] == list(range(200))
+    assert [m.value() for m in read(broker, "synced", 200)] == [b"%d" % i for i in range(0, 400, 2)]

@@ -17,6 +17,9 @@ public enum HandlerReply<Response: KafkaResponseMessage>: Sendable {
     case parts([KafkaResponse.Part])
     /// No response at all (Produce with acks=0).
     case none
+    /// The ordered part is done; the reply only waits (a produce's fsyncs), and the connection
+    /// may serve its next request meanwhile.
+    case later(@Sendable () async -> HandlerReply<Response>)
 }
 
 /// One Kafka API: the versions it serves (and advertises in ApiVersions) and how it answers.
@@ -45,16 +48,24 @@ struct AnyAPIHandler: Sendable {
                 return .close(reason: "malformed \(Handler.Request.self) v\(context.apiVersion): \(error)")
             }
             let headerVersion = Handler.Request.responseHeaderVersion(context.apiVersion)
-            switch await handler.handle(request, context: context) {
-            case .response(let response):
-                var buffer = ByteBuffer()
-                response.encode(to: &buffer, version: context.apiVersion)
-                return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, body: buffer))
-            case .parts(let parts):
-                return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, parts: parts))
-            case .none:
-                return .noResponse
-            }
+            return Self.outcome(of: await handler.handle(request, context: context), context: context, headerVersion: headerVersion)
+        }
+    }
+
+    private static func outcome<Response: KafkaResponseMessage>(
+        of reply: HandlerReply<Response>, context: RequestContext, headerVersion: Int16
+    ) -> RequestOutcome {
+        switch reply {
+        case .response(let response):
+            var buffer = ByteBuffer()
+            response.encode(to: &buffer, version: context.apiVersion)
+            return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, body: buffer))
+        case .parts(let parts):
+            return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, parts: parts))
+        case .none:
+            return .noResponse
+        case .later(let rest):
+            return .later { outcome(of: await rest(), context: context, headerVersion: headerVersion) }
         }
     }
 }

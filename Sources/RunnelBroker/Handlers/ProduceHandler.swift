@@ -49,9 +49,19 @@ struct ProduceHandler: APIHandler {
             }
             response.responses.append(topicResponse)
         }
-        let unsynced = await context.replicas.waitUntilDurable(pendingSyncs)
-        if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
-        return request.acks == 0 ? .none : .response(response)
+        guard request.acks != 0 else { return .none }
+        guard !pendingSyncs.isEmpty else { return .response(response) }
+        // The appends are done and ordered; only the fsyncs remain. Waiting for them off the
+        // connection's turn lets the next produce append meanwhile, and its fsync join this one's.
+        let replicas = context.replicas
+        let appended = response
+        let syncs = pendingSyncs
+        return .later {
+            var response = appended
+            let unsynced = await replicas.waitUntilDurable(syncs)
+            if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
+            return .response(response)
+        }
     }
 
     /// Appended but not made durable: the producer must not take it as acknowledged.

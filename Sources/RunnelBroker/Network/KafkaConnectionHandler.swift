@@ -11,6 +11,10 @@ public enum RequestOutcome: Sendable {
     case noResponse
     /// A request Kafka would also refuse to parse: drop the connection, say why in the log.
     case close(reason: String)
+    /// Everything that must happen in order is done (a produce's appends); the answer only
+    /// waits (for fsyncs). The connection goes on to the next request meanwhile, and the
+    /// answers still leave in request order.
+    case later(@Sendable () async -> RequestOutcome)
 }
 
 /// Turns a request frame into an outcome. The broker's dispatcher implements it.
@@ -21,7 +25,8 @@ public protocol KafkaRequestProcessor: Sendable {
 /// One client connection. Requests are processed one at a time, in arrival order, as Kafka's
 /// network layer does: clients pipeline requests and match responses by order (Java's
 /// NetworkClient checks correlation ids in sequence), so a long-polling fetch must not be
-/// overtaken by a later request's response on the same connection.
+/// overtaken by a later request's response on the same connection. A request whose outcome is
+/// `.later` frees the connection for the next one; its answer keeps its place in `answers`.
 final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = IOData
@@ -31,6 +36,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private let logger: Logger
     private var pending: [ByteBuffer] = []
     private var busy = false
+    /// Answers in request order; nil while a `.later` outcome is still waiting.
+    private var answers: [RequestOutcome?] = []
+    private var answersBase = 0
+    /// `.later` outcomes not yet answered; beyond this the connection stops taking requests.
+    private var waiting = 0
+    private static let maxWaitingAnswers = 8
     private var closed = false
     private var client = "unknown"
     /// Frames queued beyond this stop reads until the queue drains (back-pressure).
@@ -71,7 +82,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, !closed, !pending.isEmpty else { return }
+        guard !busy, !closed, !pending.isEmpty, waiting < Self.maxWaitingAnswers else { return }
         busy = true
         let frame = pending.removeFirst()
         if pending.count == Self.maxQueuedFrames / 2 { context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
@@ -84,9 +95,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         Task(executorPreference: executor) {
             let outcome = await processor.process(frame: frame, client: client)
             // Still on the connection's event loop: finish without another hop.
-            registry.requestFinished()
             let (handler, context) = loopBound.value
-            handler.finish(outcome, context: context)
+            guard case .later(let rest) = outcome else {
+                registry.requestFinished()
+                handler.finish(outcome, context: context)
+                return
+            }
+            let slot = handler.reserveAnswer()
+            handler.busy = false
+            handler.processNext(context: context)
+            let final = await rest()
+            registry.requestFinished()
+            let (sameHandler, sameContext) = loopBound.value
+            sameHandler.fill(slot, with: final, context: sameContext)
         }
     }
 
@@ -99,21 +120,45 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         return created
     }
 
+    private func reserveAnswer() -> Int {
+        answers.append(nil)
+        waiting += 1
+        return answersBase + answers.count - 1
+    }
+
+    private func fill(_ slot: Int, with outcome: RequestOutcome, context: ChannelHandlerContext) {
+        waiting -= 1
+        guard !closed else { return }
+        answers[slot - answersBase] = outcome
+        flushAnswers(context: context)
+        processNext(context: context)
+    }
+
     private func finish(_ outcome: RequestOutcome, context: ChannelHandlerContext) {
         busy = false
         guard !closed else { return }
-        switch outcome {
-        case .respond(let response):
-            write(response, context: context)
-        case .noResponse:
-            break
-        case .close(let reason):
-            logger.warning("closing connection from \(client): \(reason)")
-            closed = true
-            context.close(promise: nil)
-            return
-        }
+        answers.append(outcome)
+        flushAnswers(context: context)
         processNext(context: context)
+    }
+
+    /// Sends the answers that are ready, up to the first still waiting.
+    private func flushAnswers(context: ChannelHandlerContext) {
+        while let first = answers.first, let outcome = first {
+            answers.removeFirst()
+            answersBase += 1
+            switch outcome {
+            case .respond(let response):
+                write(response, context: context)
+            case .noResponse, .later:
+                break
+            case .close(let reason):
+                logger.warning("closing connection from \(client): \(reason)")
+                closed = true
+                context.close(promise: nil)
+                return
+            }
+        }
     }
 
     private func write(_ response: KafkaResponse, context: ChannelHandlerContext) {
