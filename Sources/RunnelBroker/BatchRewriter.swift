@@ -40,8 +40,7 @@ enum BatchRewriter {
         let attributes = batch.header.attributes.rawValue | RecordBatchAttributes(compression: .none, timestampType: .logAppendTime).rawValue
         bytes.setInteger(attributes, at: RecordBatchHeader.Offset.attributes, endianness: .big)
         bytes.setInteger(now, at: RecordBatchHeader.Offset.maxTimestamp, endianness: .big)
-        let crc = bytes.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchHeader.crcCoverageStart...])) }
-        bytes.setInteger(crc, at: RecordBatchHeader.Offset.crc, endianness: .big)
+        bytes.stampRecordBatchChecksum()
         return try RecordBatch(validating: bytes)
     }
 }

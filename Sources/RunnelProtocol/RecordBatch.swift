@@ -28,9 +28,7 @@ public struct RecordBatch: Sendable {
         guard header.magic == RecordBatchHeader.currentMagic else {
             throw RecordBatchError(.unsupportedMagic, "magic \(header.magic); only RecordBatch v2 is supported")
         }
-        let computed = bytes.withUnsafeReadableBytes { raw in
-            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.crcCoverageStart...]))
-        }
+        let computed = bytes.recordBatchChecksum()
         guard computed == header.crc else {
             throw RecordBatchError(.crcMismatch, "stored CRC \(header.crc), computed \(computed)")
         }

@@ -96,10 +96,7 @@ public struct RecordBatchBuilder: Sendable {
         header.writeKafkaInteger(baseSequence)
         header.writeKafkaInteger(count)
         batch.setBuffer(header, at: batch.readerIndex)
-        let crc = batch.withUnsafeReadableBytes { raw in
-            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.crcCoverageStart...]))
-        }
-        batch.setInteger(crc, at: batch.readerIndex + RecordBatchHeader.Offset.crc, endianness: .big)
+        batch.stampRecordBatchChecksum()
         return batch
     }
 }

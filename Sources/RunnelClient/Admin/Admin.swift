@@ -199,19 +199,6 @@ public final class Admin: Sendable {
     /// Overwrites committed offsets of a group that has no active members, as Kafka's
     /// `alterConsumerGroupOffsets` does (an OffsetCommit outside any generation).
     public func alterGroupOffsets(_ groupId: String, _ offsets: [TopicPartition: Int64]) async throws {
-        var request = OffsetCommitRequest()
-        request.groupId = groupId
-        request.generationIdOrMemberEpoch = -1
-        request.memberId = ""
-        request.retentionTimeMs = -1
-        request.topics = Dictionary(grouping: offsets, by: \.key.topic).map { topic, entries in
-            .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1) })
-        }
-        let response = try await cluster.coordinatorConnection(group: groupId).send(request)
-        for topic in response.topics {
-            for partition in topic.partitions {
-                try KafkaClientError.check(partition.errorCode, "OffsetCommit \(groupId) \(topic.name)-\(partition.partitionIndex)")
-            }
-        }
+        try await GroupOffsets.commit(offsets, group: groupId, generation: -1, memberId: "", instanceId: nil, cluster: cluster)
     }
 }

@@ -13,7 +13,6 @@ actor ClassicGroupMember {
     private(set) var memberId = ""
     private(set) var generationId: Int32 = -1
     private(set) var isLeader = false
-    private(set) var protocolName: String?
     /// A join is under way: heartbeats wait (the coordinator would answer them for the old
     /// generation, and their answer would undo the join's).
     private var joining = false
@@ -76,7 +75,6 @@ actor ClassicGroupMember {
         memberId = joined.memberId
         // The generation counts as joined only once SyncGroup has answered.
         generationId = -1
-        protocolName = joined.protocolName
         isLeader = joined.leader == joined.memberId
 
         var sync = SyncGroupRequest()
@@ -190,22 +188,11 @@ actor ClassicGroupMember {
     /// Commits `offsets` (the next offset to read, per partition) for this generation.
     func commit(_ offsets: [TopicPartition: Int64]) async throws {
         guard !offsets.isEmpty else { return }
-        var request = OffsetCommitRequest()
-        request.groupId = groupId
-        request.generationIdOrMemberEpoch = generationId
-        request.memberId = memberId
-        request.groupInstanceId = configuration.groupInstanceId
-        request.retentionTimeMs = -1
-        request.topics = Dictionary(grouping: offsets, by: \.key.topic).map { topic, entries in
-            .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value, committedLeaderEpoch: -1) })
-        }
+        let (generation, member) = (generationId, memberId)
         try await withCoordinatorRetries {
-            let response = try await cluster.coordinatorConnection(group: groupId).send(request)
-            for topic in response.topics {
-                for partition in topic.partitions {
-                    try checkGroupError(partition.errorCode, "OffsetCommit \(topic.name)-\(partition.partitionIndex)")
-                }
-            }
+            try await GroupOffsets.commit(
+                offsets, group: groupId, generation: generation, memberId: member, instanceId: configuration.groupInstanceId,
+                cluster: cluster)
         }
     }
 
@@ -235,28 +222,5 @@ actor ClassicGroupMember {
         let error = KafkaErrorCode(rawValue: code)
         if error == .notCoordinator || error == .coordinatorNotAvailable { cluster.forgetCoordinator(group: groupId) }
         try KafkaClientError.check(code, context)
-    }
-}
-
-/// OffsetFetch, shared by consumers and the admin client.
-enum GroupOffsets {
-    static func fetch(group: String, partitions: [TopicPartition]?, cluster: KafkaCluster) async throws -> [TopicPartition: Int64] {
-        var request = OffsetFetchRequest()
-        request.groupId = group
-        request.topics = partitions.map { partitions in
-            Dictionary(grouping: partitions, by: \.topic).map { .init(name: $0.key, partitionIndexes: $0.value.map(\.partition)) }
-        }
-        let response = try await cluster.coordinatorConnection(group: group).send(request)
-        let code = KafkaErrorCode(rawValue: response.errorCode)
-        if code == .notCoordinator || code == .coordinatorNotAvailable { cluster.forgetCoordinator(group: group) }
-        try KafkaClientError.check(response.errorCode, "OffsetFetch \(group)")
-        var offsets: [TopicPartition: Int64] = [:]
-        for topic in response.topics {
-            for partition in topic.partitions where partition.committedOffset >= 0 {
-                try KafkaClientError.check(partition.errorCode, "OffsetFetch \(topic.name)-\(partition.partitionIndex)")
-                offsets[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] = partition.committedOffset
-            }
-        }
-        return offsets
     }
 }

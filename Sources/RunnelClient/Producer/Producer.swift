@@ -69,11 +69,6 @@ public final class Producer: Sendable {
         await task?.value
         await cluster.close()
     }
-
-    /// The partitions of `topic`, from the cluster's metadata.
-    public func partitionCount(of topic: String) async throws -> Int {
-        try await cluster.metadata(covering: [topic]).partitionCount(of: topic) ?? 0
-    }
 }
 
 /// Turns a delivery callback into an awaited value, whichever comes first.

@@ -67,10 +67,7 @@ final class ProducerBatch: @unchecked Sendable {
             bytes.setInteger(identity.0, at: bytes.readerIndex + RecordBatchHeader.Offset.producerId)
             bytes.setInteger(identity.1, at: bytes.readerIndex + RecordBatchHeader.Offset.producerEpoch)
             bytes.setInteger(identity.2, at: bytes.readerIndex + RecordBatchHeader.Offset.baseSequence)
-            let crc = bytes.withUnsafeReadableBytes { raw in
-                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchHeader.crcCoverageStart...]))
-            }
-            bytes.setInteger(crc, at: bytes.readerIndex + RecordBatchHeader.Offset.crc)
+            bytes.stampRecordBatchChecksum()
             encoded = bytes
             stamped = identity
             return bytes
