@@ -103,6 +103,9 @@ let package = Package(
             dependencies: [
                 "RunnelBroker", "RunnelStorage", "RunnelProtocol", "RunnelCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
+                // EmbeddedChannel for the connection handler, ByteToMessageDecoderVerifier for framing.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -2,45 +2,60 @@ import NIOCore
 import RunnelCodecs
 import RunnelProtocol
 
-/// The two topic policies that make a broker rewrite a produced batch, as Kafka does:
-/// `compression.type` naming a codec other than the producer's (recompress), and
-/// `message.timestamp.type=LogAppendTime` (stamp the append time into the header and CRC).
-/// Every other batch is stored exactly as the producer sent it.
+/// The topic policies that make a broker rewrite a produced batch, as Kafka's LogValidator
+/// does: `compression.type` naming a codec other than the producer's (recompress),
+/// `message.timestamp.type=LogAppendTime` (stamp the append time into the header), and a
+/// CreateTime header whose maxTimestamp is not the largest record timestamp (Kafka's
+/// `setMaxTimestamp`: the time index relies on it). Every other batch is stored exactly as the
+/// producer sent it.
+///
+/// Works from a batch that passed `validateRecords`, whose records are therefore well-formed
+/// and numbered 0, 1, 2...: recompression copies the records section verbatim into the new
+/// codec (the records keep their deltas against the unchanged base offset and base timestamp),
+/// so it costs one compression of bytes already in memory and no per-record work.
 enum BatchRewriter {
     /// `compression` is nil for "producer" (keep), or the codec to store with.
     static func applyTopicPolicy(
-        to batch: RecordBatch, compression: CompressionCodec??, logAppendTime: Int64?, maxDecompressedBytes: Int
+        to batch: RecordBatch, validated: ValidatedRecords, compression: CompressionCodec??, logAppendTime: Int64?
     ) throws -> RecordBatch {
-        var result = batch
-        if case .some(.some(let codec)) = compression, codec != batch.compression {
-            result = try recompress(batch, to: codec, maxDecompressedBytes: maxDecompressedBytes)
-        }
-        if let logAppendTime { result = try stampLogAppendTime(result, now: logAppendTime) }
-        return result
-    }
-
-    static func recompress(_ batch: RecordBatch, to codec: CompressionCodec, maxDecompressedBytes: Int) throws -> RecordBatch {
+        var recompressTo: CompressionCodec?
+        if case .some(.some(let codec)) = compression, codec != batch.compression { recompressTo = codec }
         let header = batch.header
-        var builder = RecordBatchBuilder(compression: codec)
-        builder.producerId = header.producerId
-        builder.producerEpoch = header.producerEpoch
-        builder.baseSequence = header.baseSequence
-        builder.isTransactional = header.attributes.isTransactional
-        builder.isControl = header.attributes.isControl
-        for record in try batch.records(maxDecompressedBytes: maxDecompressedBytes) {
-            builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp)
-        }
-        return try RecordBatch(validating: builder.build())
-    }
+        let wrongMaxTimestamp = header.attributes.timestampType == .createTime && header.maxTimestamp != validated.maxTimestamp
+        guard recompressTo != nil || logAppendTime != nil || wrongMaxTimestamp else { return batch }
 
-    /// Sets the LogAppendTime bit and maxTimestamp, then the CRC they are covered by.
-    static func stampLogAppendTime(_ batch: RecordBatch, now: Int64) throws -> RecordBatch {
-        var bytes = ByteBuffer()
-        bytes.writeImmutableBuffer(batch.bytes)
-        let attributes = batch.header.attributes.rawValue | RecordBatchAttributes(compression: .none, timestampType: .logAppendTime).rawValue
-        bytes.setInteger(attributes, at: RecordBatchHeader.Offset.attributes, endianness: .big)
-        bytes.setInteger(now, at: RecordBatchHeader.Offset.maxTimestamp, endianness: .big)
+        var bytes: ByteBuffer
+        if let codec = recompressTo {
+            bytes = try recompressed(batch, section: validated.section, to: codec)
+        } else {
+            bytes = ByteBufferAllocator().buffer(capacity: batch.bytes.readableBytes)
+            bytes.writeImmutableBuffer(batch.bytes)
+        }
+        var attributes = RecordBatchAttributes(rawValue: bytes.getInteger(at: RecordBatchHeader.Offset.attributes, as: Int16.self)!)
+        var maxTimestamp = validated.maxTimestamp
+        if let logAppendTime {
+            attributes.rawValue |= RecordBatchAttributes(compression: .none, timestampType: .logAppendTime).rawValue
+            maxTimestamp = logAppendTime
+        }
+        bytes.setInteger(attributes.rawValue, at: RecordBatchHeader.Offset.attributes, endianness: .big)
+        bytes.setInteger(maxTimestamp, at: RecordBatchHeader.Offset.maxTimestamp, endianness: .big)
         bytes.stampRecordBatchChecksum()
         return try RecordBatch(validating: bytes)
+    }
+
+    /// The batch's header (codec bits and length updated) over `section` compressed with `codec`.
+    private static func recompressed(_ batch: RecordBatch, section: ByteBuffer, to codec: CompressionCodec) throws -> ByteBuffer {
+        let compressed = try section.withUnsafeReadableBytes { raw in try Compression.compress(raw, codec: codec) }
+        let batchLength = RecordBatchHeader.size - RecordBatchHeader.logOverhead + compressed.count
+        guard batchLength <= Int(Int32.max) else {
+            throw RecordBatchError(.decompressedTooLarge, "recompressed with \(codec) the batch takes \(batchLength) bytes")
+        }
+        var bytes = ByteBufferAllocator().buffer(capacity: RecordBatchHeader.size + compressed.count)
+        bytes.writeImmutableBuffer(batch.bytes.getSlice(at: batch.bytes.readerIndex, length: RecordBatchHeader.size)!)
+        bytes.writeBytes(compressed)
+        bytes.setInteger(Int32(batchLength), at: RecordBatchHeader.Offset.batchLength, endianness: .big)
+        let attributes = batch.header.attributes.rawValue & ~Int16(0x07) | Int16(codec.rawValue)
+        bytes.setInteger(attributes, at: RecordBatchHeader.Offset.attributes, endianness: .big)
+        return bytes
     }
 }

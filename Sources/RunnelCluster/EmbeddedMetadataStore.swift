@@ -28,12 +28,30 @@ public final class EmbeddedMetadataStore: Sendable {
         self.brokerId = brokerId
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if FileManager.default.fileExists(atPath: path) {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            state = Mutex(try JSONDecoder().decode(Snapshot.self, from: data))
+            state = Mutex(try Self.read(path))
         } else {
             let snapshot = Snapshot(clusterId: Self.newClusterId(), topics: [:])
             try Self.write(snapshot, to: path)
             state = Mutex(snapshot)
+        }
+    }
+
+    /// Reads the snapshot at `path`; any failure names the file (an operator must find it).
+    static func read(_ path: String) throws(MetadataFileError) -> Snapshot {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw MetadataFileError(path: path, reason: "cannot be read: \(error.localizedDescription)")
+        }
+        do {
+            return try JSONDecoder().decode(Snapshot.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw MetadataFileError(path: path, reason: "is not valid JSON (\(data.count) bytes): \(context.debugDescription)")
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw MetadataFileError(path: path, reason: "lacks the field \(key.stringValue)")
+        } catch {
+            throw MetadataFileError(path: path, reason: "is not cluster metadata: \(error)")
         }
     }
 
@@ -119,6 +137,9 @@ public final class EmbeddedMetadataStore: Sendable {
     public func allocateProducerIds(count: Int64) throws -> Int64 {
         try mutate { snapshot in
             let first = snapshot.producerIdsAllocatedUpTo ?? 0
+            guard count > 0, first <= Int64.max - count else {
+                throw ClusterMetadataError(.unknownServerError, "producer ids exhausted (\(first) allocated)")
+            }
             snapshot.producerIdsAllocatedUpTo = first + count
             return first
         }
@@ -150,5 +171,24 @@ public final class EmbeddedMetadataStore: Sendable {
         guard rename(temporary, path) == 0 else {
             throw ClusterMetadataError(.unknownServerError, "cannot rename \(temporary): errno \(errno)")
         }
+        // The rename is a change to the directory: only an fsync of the directory makes it
+        // survive a power loss (else the old file, or none, may come back).
+        let directory = (path as NSString).deletingLastPathComponent
+        let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw ClusterMetadataError(.unknownServerError, "cannot open \(directory) to fsync it: errno \(errno)")
+        }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else {
+            throw ClusterMetadataError(.unknownServerError, "cannot fsync \(directory): errno \(errno)")
+        }
     }
+}
+
+/// The cluster metadata file cannot be used; the message names it.
+public struct MetadataFileError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+
+    public var description: String { "cluster metadata file \(path) \(reason)" }
 }

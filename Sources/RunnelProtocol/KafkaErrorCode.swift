@@ -37,6 +37,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let invalidConfig = KafkaErrorCode(rawValue: 40)
     public static let invalidRequest = KafkaErrorCode(rawValue: 42)
     public static let unsupportedForMessageFormat = KafkaErrorCode(rawValue: 43)
+    public static let policyViolation = KafkaErrorCode(rawValue: 44)
     public static let outOfOrderSequenceNumber = KafkaErrorCode(rawValue: 45)
     public static let duplicateSequenceNumber = KafkaErrorCode(rawValue: 46)
     public static let invalidProducerEpoch = KafkaErrorCode(rawValue: 47)
@@ -78,7 +79,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         26: "INVALID_SESSION_TIMEOUT", 27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE",
         35: "UNSUPPORTED_VERSION", 36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS",
         38: "INVALID_REPLICATION_FACTOR", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
-        43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 44: "POLICY_VIOLATION", 45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
         46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 48: "INVALID_TXN_STATE",
         59: "UNKNOWN_PRODUCER_ID", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
         74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH", 76: "UNSUPPORTED_COMPRESSION_TYPE",

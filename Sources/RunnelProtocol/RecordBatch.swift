@@ -11,9 +11,10 @@ public struct RecordBatch: Sendable {
     public private(set) var bytes: ByteBuffer
     public private(set) var header: RecordBatchHeader
 
-    /// Default cap on what a compressed records section may inflate to (Kafka's largest
-    /// message.max.bytes is far below this; callers pass their own limit where they have one).
-    public static let defaultMaxDecompressedBytes = 64 * 1024 * 1024
+    /// Default cap on what a compressed records section may inflate to: the floor of every
+    /// topic's bound (`RecordBatchLimits`); the broker passes the bound of the topic or
+    /// `RecordBatchLimits.readable` where it reads what it stored.
+    public static let defaultMaxDecompressedBytes = RecordBatchLimits.minimumDecompressedBytes
 
     /// Checks `bytes` as one complete batch: length, magic, CRC, codec and record count.
     public init(validating bytes: ByteBuffer) throws(RecordBatchError) {
@@ -39,23 +40,11 @@ public struct RecordBatch: Sendable {
             throw RecordBatchError(.invalidRecordCount, "negative recordsCount \(header.recordsCount)")
         }
         // An uncompressed record takes at least 7 bytes; more records than that cannot be present.
-        if codec == .none, Int(header.recordsCount) * 7 > header.totalSize - RecordBatchHeader.size {
+        if codec == .none, Int(header.recordsCount) * RecordBatchLimits.smallestRecordBytes > header.totalSize - RecordBatchHeader.size {
             throw RecordBatchError(.invalidRecordCount, "\(header.recordsCount) records cannot fit in \(header.totalSize) bytes")
         }
         self.bytes = bytes
         self.header = header
-    }
-
-    /// The extra rules for a batch a producer sends (as Kafka's LogValidator applies them):
-    /// at least one record, and offsets 0...lastOffsetDelta, one per record.
-    public func validateAsProduced() throws(RecordBatchError) {
-        guard header.recordsCount > 0 else {
-            throw RecordBatchError(.invalidRecordCount, "a produced batch must hold at least one record")
-        }
-        guard Int64(header.lastOffsetDelta) + 1 == Int64(header.recordsCount) else {
-            throw RecordBatchError(
-                .invalidRecordCount, "lastOffsetDelta \(header.lastOffsetDelta) disagrees with recordsCount \(header.recordsCount)")
-        }
     }
 
     public var compression: CompressionCodec { header.attributes.compression ?? .none }

@@ -19,27 +19,52 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
         public static let invalidRecordCount = Code("invalidRecordCount")
         /// A record inside the batch does not parse, or bytes trail the last record.
         public static let malformedRecord = Code("malformedRecord")
+        /// A record's offsetDelta is not its position in the batch (a producer's batch numbers
+        /// its records 0, 1, 2...).
+        public static let invalidOffsetDelta = Code("invalidOffsetDelta")
+        /// A record's timestamp (baseTimestamp + timestampDelta) does not fit in 64 bits.
+        public static let invalidTimestamp = Code("invalidTimestamp")
         /// The records section does not decompress (corrupt stream).
         public static let decompressionFailed = Code("decompressionFailed")
         /// The records section inflates past the configured maximum.
         public static let decompressedTooLarge = Code("decompressedTooLarge")
+        /// More records than `RecordBatchLimits.maxRecordsPerBatch`.
+        public static let tooManyRecords = Code("tooManyRecords")
+        /// A client sent a control batch (only the broker writes transaction markers).
+        public static let controlBatchFromClient = Code("controlBatchFromClient")
+        /// The producer id, epoch, sequence and transactional bit do not go together.
+        public static let invalidProducerFields = Code("invalidProducerFields")
     }
 
     public let code: Code
     public let detail: String
+    /// The position in its batch of the record at fault, when one record is (Produce v8+
+    /// reports it as `record_errors.batch_index`).
+    public let recordIndex: Int?
 
-    public init(_ code: Code, _ detail: String) {
+    public init(_ code: Code, _ detail: String, recordIndex: Int? = nil) {
         self.code = code
         self.detail = detail
+        self.recordIndex = recordIndex
     }
 
-    public var description: String { "\(code): \(detail)" }
+    public var description: String {
+        guard let recordIndex else { return "\(code): \(detail)" }
+        return "\(code): record \(recordIndex): \(detail)"
+    }
 
     /// The Kafka error code a broker answers a produced batch with.
+    ///
+    /// A batch that passed its CRC arrived as the producer built it, so resending cannot fix
+    /// what is wrong inside it: those get the non-retriable INVALID_RECORD (as Kafka's
+    /// `InvalidRecordException` from DefaultRecord and LogValidator does), never the retriable
+    /// CORRUPT_MESSAGE, which would make librdkafka retry a poison batch until it times out.
     public var kafkaErrorCode: KafkaErrorCode {
         switch code {
-        case .unsupportedMagic, .invalidRecordCount: .invalidRecord
-        case .decompressedTooLarge: .messageTooLarge
+        case .unsupportedMagic, .invalidRecordCount, .malformedRecord, .invalidOffsetDelta, .invalidTimestamp,
+             .decompressionFailed, .controlBatchFromClient, .invalidProducerFields:
+            .invalidRecord
+        case .decompressedTooLarge, .tooManyRecords: .messageTooLarge
         default: .corruptMessage
         }
     }

@@ -15,7 +15,10 @@ struct LeaderEpochCache: Sendable, Equatable {
     init(path: String) throws(StorageError) {
         self.path = path
         guard FileSystem.exists(path) else { return }
-        let lines = try FileSystem.readText(path).split(separator: "\n").map { $0.split(separator: " ") }
+        let text = try FileSystem.readText(path)
+        // Every line ends with a newline: a file without one was cut short (perhaps mid-number).
+        guard text.hasSuffix("\n") else { throw StorageError(.corruptFile, "\(path): not a leader-epoch checkpoint (cut short)") }
+        let lines = text.split(separator: "\n").map { $0.split(separator: " ") }
         guard lines.count >= 2, lines[0] == ["0"], let count = Int(lines[1].first ?? ""), lines.count == count + 2 else {
             throw StorageError(.corruptFile, "\(path): not a leader-epoch checkpoint")
         }
@@ -24,6 +27,30 @@ struct LeaderEpochCache: Sendable, Equatable {
                 throw StorageError(.corruptFile, "\(path): bad line \(line.joined(separator: " "))")
             }
             entries.append(Entry(epoch: epoch, startOffset: offset))
+        }
+    }
+
+    /// An empty cache that will be written to `path`.
+    init(emptyAt path: String) {
+        self.path = path
+    }
+
+    /// Loads the checkpoint or, if it cannot be read (empty, cut short, garbage), rebuilds it
+    /// from the leader epochs stamped in the batches of `segments` and writes it back, with a
+    /// warning saying so. Kafka resets an unreadable cache and rebuilds it from the log too.
+    static func loadOrRebuild(path: String, segments: [LogSegment]) throws(StorageError) -> (LeaderEpochCache, StartupProblem?) {
+        do {
+            return (try LeaderEpochCache(path: path), nil)
+        } catch where error.code == .corruptFile {
+            var cache = LeaderEpochCache(emptyAt: path)
+            for segment in segments {
+                try segment.visitBatches(from: segment.baseOffset) { header in
+                    _ = cache.assign(epoch: header.partitionLeaderEpoch, startOffset: header.baseOffset)
+                }
+            }
+            try cache.write()
+            return (cache, StartupProblem(
+                .warning, "\(error.detail); rebuilt it from the batches' leader epochs (\(cache.entries.count) epochs)"))
         }
     }
 

@@ -109,6 +109,29 @@ public final class LogFile: @unchecked Sendable {
     }
 }
 
+/// How the log makes its writes durable: fdatasync of a file, fsync of a directory.
+///
+/// The broker always uses `.system`. It is a value the log is given, not a call it makes, so
+/// that tests can make an fsync fail on demand: no disk fails when asked to, and what the log
+/// does after a failed fsync (take its directory offline, never call those bytes durable) is
+/// the part that matters most and is otherwise never exercised.
+public struct FileSyncer: Sendable {
+    public var syncFile: @Sendable (LogFile) throws(StorageError) -> Void
+    public var syncDirectory: @Sendable (String) throws(StorageError) -> Void
+
+    public init(
+        syncFile: @escaping @Sendable (LogFile) throws(StorageError) -> Void,
+        syncDirectory: @escaping @Sendable (String) throws(StorageError) -> Void
+    ) {
+        self.syncFile = syncFile
+        self.syncDirectory = syncDirectory
+    }
+
+    public static let system = FileSyncer(
+        syncFile: { file throws(StorageError) in try file.sync() },
+        syncDirectory: { path throws(StorageError) in try FileSystem.syncDirectory(path) })
+}
+
 /// Small filesystem helpers the log needs besides open files.
 enum FileSystem {
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
@@ -123,6 +146,13 @@ enum FileSystem {
 
     static func makeDirectory(_ path: String) throws(StorageError) {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw StorageError.posix("mkdir", path: path) }
+    }
+
+    /// Makes a directory and any missing parents (`mkdir -p`).
+    static func makeDirectories(_ path: String) throws(StorageError) {
+        let parent = parent(of: path)
+        if parent != path, parent != ".", parent != "/", !isDirectory(parent) { try makeDirectories(parent) }
+        try makeDirectory(path)
     }
 
     /// fsyncs a directory so that a create, rename or unlink inside it is durable.

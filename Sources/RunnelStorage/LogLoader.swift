@@ -2,15 +2,27 @@
 ///
 /// After a clean shutdown every segment loads from its indexes with no scan. Otherwise each
 /// segment that may hold offsets at or above the recovery point is recovered: every batch is
-/// validated, a torn or corrupt tail is truncated, the indexes are rebuilt, and segments after
-/// a truncated one are deleted (the log must stay contiguous). A corrupt or missing index is
-/// rebuilt from its log in either case.
+/// validated, a torn or corrupt tail is cut and the indexes are rebuilt. A corrupt or missing
+/// index is rebuilt from its log in either case, and a segment whose end does not chain from
+/// its last index entry (a file cut short after a clean shutdown) is recovered too.
+///
+/// Damage never deletes acknowledged data. Kafka's loader deletes every segment after a
+/// damaged one so that the log stays contiguous; this one cuts only the damaged segment, at its
+/// last valid batch, and keeps the later segments, so the log may skip offsets, as a compacted
+/// Kafka log does (a fetch from a missing offset gets the next batch). The cut bytes are moved
+/// to a `.corrupt` file that is never loaded or deleted (SegmentDamage), and every cut is
+/// reported in `Loaded.damage` for the broker to log as an error.
+///
+/// Only the last segment is left open; the loader closes the others once loaded (they reopen
+/// on first read, see LogSegment), after fsyncing those it recovered.
 enum LogLoader {
     struct Loaded {
         var segments: [LogSegment]
-        /// Bytes removed by recovery, for the start-up log line.
+        /// Bytes cut by recovery (and moved to `.corrupt` files), for the start-up log line.
         var truncatedBytes: Int
         var recoveredSegments: Int
+        /// Every cut, segment by segment.
+        var damage: [SegmentDamage]
     }
 
     static func load(
@@ -34,29 +46,48 @@ enum LogLoader {
         baseOffsets.sort()
         if baseOffsets.isEmpty { baseOffsets = [max(0, logStartOffset)] }
 
-        var loaded = Loaded(segments: [], truncatedBytes: 0, recoveredSegments: 0)
+        var loaded = Loaded(segments: [], truncatedBytes: 0, recoveredSegments: 0, damage: [])
         for (index, base) in baseOffsets.enumerated() {
             let nextBase = index + 1 < baseOffsets.count ? baseOffsets[index + 1] : Int64.max
-            let recover = !hadCleanShutdown && nextBase > recoveryPoint
-            let segment = try LogSegment(directory: directory, baseOffset: base, config: config, recover: recover)
-            if recover { loaded.recoveredSegments += 1 }
-            loaded.segments.append(segment)
-            let torn = segment.truncatedBytesAtRecovery > 0
-            loaded.truncatedBytes += segment.truncatedBytesAtRecovery
-            // A segment whose offsets overlap the next one's, or whose tail was cut, ends the log.
-            if torn || segment.nextOffset > nextBase {
-                for later in baseOffsets[(index + 1)...] {
-                    try deleteSegmentFiles(directory: directory, baseOffset: later)
-                }
-                break
+            // A segment that starts inside the offsets already loaded cannot be served next to
+            // them: it is moved aside whole (and reported), never deleted.
+            if let previous = loaded.segments.last, base < previous.nextOffset {
+                let damage = try moveSegmentAside(directory: directory, baseOffset: base, overlapping: previous)
+                loaded.damage.append(damage)
+                loaded.truncatedBytes += damage.bytes
+                continue
             }
+            let recover = !hadCleanShutdown && nextBase > recoveryPoint
+            let segment = try LogSegment(
+                directory: directory, baseOffset: base, config: config, recover: recover, checkIndexEntries: !hadCleanShutdown)
+            if recover { loaded.recoveredSegments += 1 }
+            if segment.damage != nil {
+                if nextBase != Int64.max { segment.noteLostOffsets(end: nextBase) }
+                loaded.damage.append(segment.damage!)
+                loaded.truncatedBytes += segment.truncatedBytesAtRecovery
+            }
+            // What recovery validated or cut is made durable before the files close (a closed
+            // segment is never fsynced again).
+            if segment.wasRecovered { try segment.sync() }
+            loaded.segments.append(segment)
+            if index + 1 < baseOffsets.count { segment.closeFiles() }
         }
+        try loaded.segments.last?.openFiles()
         return loaded
     }
 
-    private static func deleteSegmentFiles(directory: String, baseOffset: Int64) throws(StorageError) {
-        for suffix in [".log", ".index", ".timeindex"] {
-            try FileSystem.remove(directory + "/" + LogSegment.fileName(baseOffset: baseOffset, suffix: suffix))
-        }
+    /// Renames a whole segment's `.log` to a `.corrupt` file (its indexes, derived data, go).
+    private static func moveSegmentAside(directory: String, baseOffset: Int64, overlapping previous: LogSegment) throws(StorageError) -> SegmentDamage {
+        let stem = directory + "/" + LogSegment.fileName(baseOffset: baseOffset, suffix: "")
+        let logPath = stem + ".log"
+        let size = try LogFile(path: logPath, create: false).size()
+        let corruptPath = SegmentDamage.corruptPath(for: logPath, now: PartitionLog.wallClockMilliseconds())
+        try FileSystem.rename(logPath, to: corruptPath)
+        try FileSystem.remove(stem + ".index")
+        try FileSystem.remove(stem + ".timeindex")
+        try FileSystem.syncDirectory(directory)
+        return SegmentDamage(
+            logPath: logPath, position: 0, bytes: size, firstLostOffset: baseOffset, lostOffsetsEnd: nil, corruptPath: corruptPath,
+            reason: "the segment starts at offset \(baseOffset), inside the previous segment (which ends at \(previous.nextOffset - 1))")
     }
 }

@@ -14,19 +14,53 @@ public final class LogManager: Sendable {
     private let clock: @Sendable () -> Int64
     /// Per partition, the directory that holds it.
     private let placement = Mutex<[TopicPartition: String]>([:])
+    /// How every log fsyncs (tests inject failures).
+    private let syncer: FileSyncer
+    /// The data directories an fsync failure took offline: their logs refuse all I/O, get no
+    /// checkpoints and no clean-shutdown marker, so the next start recovers them from disk.
+    public let directoryFailures = LogDirectoryFailureChannel()
 
     /// What start-up found, for the broker's log line.
     public struct StartupReport: Sendable {
         public var partitions: Int
         public var cleanShutdown: Bool
+        /// Bytes cut from damaged segments (torn tails, files cut short) and moved aside.
         public var recoveredBytes: Int
+        /// Segments found damaged and cut (see LogLoader); never "clean" when this is not 0.
+        public var damagedSegments: Int = 0
+        /// Everything start-up found wrong and repaired, to be logged at its severity.
+        public var problems: [StartupProblem] = []
     }
 
-    public init(directories: [String], clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) throws(StorageError) {
+    /// One lock per data directory, held for the manager's (the process's) lifetime.
+    private let directoryLocks: [DirectoryLock]
+
+    public init(
+        directories: [String], clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds,
+        syncer: FileSyncer = .system
+    ) throws(StorageError) {
         precondition(!directories.isEmpty, "at least one log directory")
         self.directories = directories
         self.clock = clock
-        for directory in directories { try FileSystem.makeDirectory(directory) }
+        self.syncer = syncer
+        var locks: [DirectoryLock] = []
+        for directory in directories {
+            try FileSystem.makeDirectories(directory)
+            locks.append(try DirectoryLock(directory: directory))
+        }
+        directoryLocks = locks
+    }
+
+    /// Reads a checkpoint file. One that cannot be read (empty, cut short, garbage) is treated
+    /// as missing, with a warning: what it held is rebuilt from the data, as Kafka does.
+    /// Returns nil in that case.
+    private static func readCheckpoint(_ name: String, in directory: String, problems: inout [StartupProblem]) throws(StorageError) -> [TopicPartition: Int64]? {
+        do {
+            return try OffsetCheckpointFile(path: directory + "/" + name).read()
+        } catch where error.code == .corruptFile {
+            problems.append(StartupProblem(.warning, "\(error.detail); ignoring it and rebuilding from the data"))
+            return nil
+        }
     }
 
     /// Loads every partition directory, all directories concurrently, recovering those that
@@ -34,16 +68,18 @@ public final class LogManager: Sendable {
     public func startup(config: @Sendable (TopicPartition) -> LogConfig) throws -> StartupReport {
         var report = StartupReport(partitions: 0, cleanShutdown: true, recoveredBytes: 0)
         for directory in directories {
-
-            let recoveryPoints = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.recoveryPoint).read()
-            let logStarts = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.logStartOffset).read()
-            let highWatermarks = try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.highWatermark).read()
+            let readableRecoveryPoints = try Self.readCheckpoint(OffsetCheckpointFile.recoveryPoint, in: directory, problems: &report.problems)
+            let recoveryPoints = readableRecoveryPoints ?? [:]
+            let logStarts = try Self.readCheckpoint(OffsetCheckpointFile.logStartOffset, in: directory, problems: &report.problems) ?? [:]
+            let highWatermarks = try Self.readCheckpoint(OffsetCheckpointFile.highWatermark, in: directory, problems: &report.problems) ?? [:]
             let partitions = try FileSystem.listDirectory(directory).compactMap { name -> TopicPartition? in
                 FileSystem.isDirectory(directory + "/" + name) ? TopicPartition(directoryName: name) : nil
             }
             // A directory with no partitions (a first start) has nothing to recover.
             let marker = directory + "/" + Self.cleanShutdownMarker
-            let clean = FileSystem.exists(marker) || partitions.isEmpty
+            // An unreadable recovery point forces recovery of everything (recovery point 0),
+            // even after a clean shutdown: nothing on disk then says what was fsynced.
+            let clean = (FileSystem.exists(marker) && readableRecoveryPoints != nil) || partitions.isEmpty
             report.cleanShutdown = report.cleanShutdown && clean
             let results = Mutex<[Result<PartitionLog, any Error>]>([])
             DispatchQueue.concurrentPerform(iterations: partitions.count) { index in
@@ -53,7 +89,7 @@ public final class LogManager: Sendable {
                         directory: directory + "/" + partition.directoryName, topicPartition: partition,
                         config: config(partition), recoveryPoint: recoveryPoints[partition] ?? 0,
                         logStartOffset: logStarts[partition] ?? 0, highWatermark: highWatermarks[partition] ?? 0,
-                        hadCleanShutdown: clean, clock: clock)
+                        hadCleanShutdown: clean, clock: clock, syncer: syncer, directoryFailures: directoryFailures)
                 }
                 results.withLock { $0.append(result) }
             }
@@ -61,6 +97,8 @@ public final class LogManager: Sendable {
                 let log = try result.get()
                 report.partitions += 1
                 report.recoveredBytes += log.recoveredBytes
+                report.damagedSegments += log.damage.count
+                report.problems += log.startupProblems
                 logs.withLock { $0[log.topicPartition] = log }
                 placement.withLock { $0[log.topicPartition] = directory }
             }
@@ -90,11 +128,19 @@ public final class LogManager: Sendable {
         let counts = placement.withLock { placement in
             directories.map { directory in placement.values.filter { $0 == directory }.count }
         }
-        let directory = directories[counts.firstIndex(of: counts.min()!)!]
+        let online = directories.indices.filter { directoryFailures.offlineReason(directories[$0]) == nil }
+        guard let chosen = online.min(by: { counts[$0] < counts[$1] }) else {
+            throw StorageError(.logDirectoryOffline, "every log directory is offline")
+        }
+        let directory = directories[chosen]
+        let partitionDirectory = directory + "/" + partition.directoryName
         let log = try PartitionLog(
-            directory: directory + "/" + partition.directoryName, topicPartition: partition, config: config,
-            hadCleanShutdown: true, clock: clock)
-        try FileSystem.syncDirectory(directory)
+            directory: partitionDirectory, topicPartition: partition, config: config,
+            hadCleanShutdown: true, clock: clock, syncer: syncer, directoryFailures: directoryFailures)
+        // The new segment files and the partition directory exist only as directory entries
+        // until both directories are fsynced.
+        try syncer.syncDirectory(partitionDirectory)
+        try syncer.syncDirectory(directory)
         logs.withLock { $0[partition] = log }
         placement.withLock { $0[partition] = directory }
         return log
@@ -110,7 +156,8 @@ public final class LogManager: Sendable {
     public func writeCheckpoints() throws(StorageError) {
         let snapshot = logs.withLock { $0 }
         let where_ = placement.withLock { $0 }
-        for directory in directories {
+        // An offline directory keeps the checkpoints of its last good state.
+        for directory in directories where directoryFailures.offlineReason(directory) == nil {
             let inDirectory = snapshot.filter { where_[$0.key] == directory }.mapValues(\.offsets)
             try OffsetCheckpointFile(path: directory + "/" + OffsetCheckpointFile.recoveryPoint)
                 .write(inDirectory.mapValues(\.recoveryPoint))
@@ -121,15 +168,17 @@ public final class LogManager: Sendable {
         }
     }
 
-    /// One pass of the schedules: `flush.ms` flushes, then retention, then checkpoints.
+    /// One pass of the schedules: `flush.ms` flushes, retention, closing idle segments
+    /// (`closeIdleSegments`), then checkpoints.
     /// Returns how many segments retention deleted.
     @discardableResult
     public func runMaintenance() throws(StorageError) -> Int {
         let now = clock()
         var deleted = 0
-        for log in allLogs {
+        for log in allLogs where !log.isOffline {
             try log.flushIfDue(now: now)
             deleted += try log.applyRetention(now: now)
+            try log.closeIdleSegments()
         }
         try writeCheckpoints()
         return deleted
@@ -150,12 +199,16 @@ public final class LogManager: Sendable {
         }
     }
 
-    /// Flushes and closes every log, writes the checkpoints, then the clean-shutdown marker.
+    /// Flushes and closes every log, writes the checkpoints, then the clean-shutdown marker, and
+    /// releases the directory locks.
     public func shutdown() throws(StorageError) {
         for log in allLogs { try log.close() }
         try writeCheckpoints()
-        for directory in directories {
+        // An offline directory gets no marker: its next start must recover it from disk.
+        for directory in directories where directoryFailures.offlineReason(directory) == nil {
             try FileSystem.writeAtomically("", to: directory + "/" + Self.cleanShutdownMarker)
         }
+        // Nothing is written after the marker: the directories may go to the next broker.
+        for lock in directoryLocks { lock.release() }
     }
 }

@@ -12,7 +12,10 @@ struct OffsetCheckpointFile {
 
     func read() throws(StorageError) -> [TopicPartition: Int64] {
         guard FileSystem.exists(path) else { return [:] }
-        let lines = try FileSystem.readText(path).split(separator: "\n")
+        let text = try FileSystem.readText(path)
+        // Every line ends with a newline: a file without one was cut short (perhaps mid-number).
+        guard text.hasSuffix("\n") else { throw StorageError(.corruptFile, "\(path): not an offset checkpoint (cut short)") }
+        let lines = text.split(separator: "\n")
         guard lines.count >= 2, lines[0] == "0", let count = Int(lines[1]), lines.count == count + 2 else {
             throw StorageError(.corruptFile, "\(path): not an offset checkpoint")
         }

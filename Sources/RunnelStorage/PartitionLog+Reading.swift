@@ -9,23 +9,46 @@ extension PartitionLog {
     /// An offset below the log start or above the log end throws `offsetOutOfRange`.
     /// `minimumOneBatch` false returns nil rather than a first batch larger than `maxBytes` (for
     /// the partitions after the first in a fetch response, which KIP-74 does not let overflow).
-    public func read(from offset: Int64, maxBytes: Int, upTo: Int64? = nil, minimumOneBatch: Bool = true) throws(StorageError) -> FileSlice? {
-        try state.withLock { state throws(StorageError) in
+    ///
+    /// The lock covers only the bookkeeping (offsets, which segment, its index entries); the
+    /// batch headers are read from the file after it is released, so a read that waits for the
+    /// disk never holds up this partition's appends. With `mode` `.cachedOnly` a read that would
+    /// wait for the disk throws `wouldBlock` instead (see `read(from:maxBytes:upTo:minimumOneBatch:offloadingTo:)`).
+    public func read(
+        from offset: Int64, maxBytes: Int, upTo: Int64? = nil, minimumOneBatch: Bool = true, mode: FileReadMode = .blocking
+    ) throws(StorageError) -> FileSlice? {
+        let planned: (view: SegmentReadView, segment: LogSegment, end: Int64)? = try state.withLock { state throws(StorageError) in
+            // Nothing of an offline directory is served: its files are what recovery will judge.
+            try checkAvailable(state, closedIsFine: true)
             guard offset >= state.logStartOffset, offset <= state.logEndOffset else {
                 throw StorageError(
                     .offsetOutOfRange, "offset \(offset) is outside [\(state.logStartOffset), \(state.logEndOffset)] of \(topicPartition)")
             }
             let end = min(upTo ?? state.logEndOffset, state.logEndOffset)
             guard offset < end else { return nil }
-            // The segment holding `offset`, or a later one if that segment ends before it.
+            // The segment holding `offset`, or the next one holding anything if that segment
+            // ends before it: only its last batch's end is needed, which is in memory.
             let index = Self.segmentIndex(holding: offset, in: state.segments)
-            for segment in state.segments[index...] {
-                if let slice = try segment.read(from: offset, maxBytes: maxBytes, endOffset: end, minimumOneBatch: minimumOneBatch) {
-                    return slice
-                }
-            }
-            return nil
+            guard let segment = state.segments[index...].first(where: { $0.size > 0 && $0.nextOffset > offset }) else { return nil }
+            return (try SegmentReadView(of: segment, offset: offset, maxBytes: maxBytes, mode: mode), segment, end)
         }
+        guard let planned else { return nil }
+        let outcome = try planned.view.read(
+            from: offset, maxBytes: maxBytes, endOffset: planned.end, minimumOneBatch: minimumOneBatch, mode: mode)
+        if !outcome.indexMatched {
+            // A damaged index entry: the slice is right (the walk did without it), and the
+            // segment's own lookup rebuilds its indexes from the log. That reads the whole
+            // segment, so never on an event loop.
+            guard mode == .blocking else {
+                throw StorageError(.wouldBlock, "\(planned.segment.logPath): the offset index is rebuilt")
+            }
+            // Best effort: the answer stands even if the rebuild fails or the segment is gone.
+            state.withLock { state in
+                guard state.segments.contains(where: { $0 === planned.segment }) else { return }
+                _ = try? planned.segment.position(of: offset)
+            }
+        }
+        return outcome.slice
     }
 
     /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time, replay

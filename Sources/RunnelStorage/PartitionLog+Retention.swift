@@ -60,6 +60,7 @@ extension PartitionLog {
             state.producerState = try ProducerSnapshots.rebuild(
                 directory: directory, segments: state.segments, logStartOffset: state.logStartOffset, logEndOffset: end)
             state.highWatermark = min(state.highWatermark, end)
+            state.replicatedHighWatermark = min(state.replicatedHighWatermark, end)
             state.recoveryPoint = min(state.recoveryPoint, end)
             if state.leaderEpochs.truncate(fromEnd: end) { try state.leaderEpochs.write() }
         }
@@ -67,12 +68,17 @@ extension PartitionLog {
 
     /// Flushes everything, trims the active segment's indexes and refuses further appends.
     public func close() throws(StorageError) {
+        // An offline log must not write or fsync again: what is on disk is left for recovery.
+        if isOffline {
+            state.withLock { $0.isClosed = true }
+            return
+        }
         try flush()
         try state.withLock { state throws(StorageError) in
             guard !state.isClosed else { return }
             state.isClosed = true
             try state.active.becomeInactive()
-            try state.active.sync()
+            for file in state.active.filesToSync(includingIndexes: true) { try syncer.syncFile(file) }
             try ProducerSnapshots.write(state.producerState, at: state.logEndOffset, directory: directory)
         }
     }

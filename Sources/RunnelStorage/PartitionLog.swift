@@ -39,7 +39,13 @@ public final class PartitionLog: Sendable {
         var config: LogConfig
         var segments: [LogSegment]
         var logStartOffset: Int64
+        /// What consumers may read up to. Under fsync-before-acknowledge it never passes the
+        /// recovery point (see `advanceHighWatermark`).
         var highWatermark: Int64
+        /// The high watermark replication asked for (on one node: the log end). It becomes
+        /// `highWatermark` once it is also durable, when the log syncs before acknowledging.
+        var replicatedHighWatermark: Int64
+        /// Everything below this is fsynced; only a successful flush moves it up.
         var recoveryPoint: Int64
         var unflushedMessages: Int64 = 0
         var lastFlushTime: Int64
@@ -49,28 +55,50 @@ public final class PartitionLog: Sendable {
 
         var active: LogSegment { segments[segments.count - 1] }
         var logEndOffset: Int64 { active.nextOffset }
+
+        /// Moves the high watermark up to what replication asked for, but, when every append is
+        /// fsynced before it is acknowledged, no further than what is durable: a consumer must
+        /// never read (and commit past) a record whose producer may still get an error.
+        mutating func advanceHighWatermark() {
+            let readable = config.syncsBeforeAcknowledge ? min(replicatedHighWatermark, recoveryPoint) : replicatedHighWatermark
+            highWatermark = max(highWatermark, min(readable, logEndOffset))
+        }
     }
 
     let state: Mutex<State>
+    /// Roll snapshots that could not be written since the broker last asked
+    /// (`takeProducerSnapshotFailures`); atomic because they are written outside the lock.
+    let producerSnapshotFailures = Atomic<Int>(0)
     private let clock: @Sendable () -> Int64
     private let groupCommit: GroupCommit
+    /// fsyncs go through this (tests inject failures).
+    let syncer: FileSyncer
+    /// Shared by every log of the data directory: an fsync failure in one takes them all offline.
+    private let directoryFailures: LogDirectoryFailureChannel
+    /// The data directory (log.dirs entry) this partition's directory is in.
+    public let dataDirectory: String
 
     /// Opens (or creates) the log in `directory`, recovering it if the last shutdown was not clean.
     public init(
         directory: String, topicPartition: TopicPartition, config: LogConfig, recoveryPoint: Int64 = 0,
         logStartOffset: Int64 = 0, highWatermark: Int64 = 0, hadCleanShutdown: Bool,
-        clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds
+        clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds,
+        syncer: FileSyncer = .system, directoryFailures: LogDirectoryFailureChannel = LogDirectoryFailureChannel()
     ) throws(StorageError) {
         let config = try config.validated()
         self.topicPartition = topicPartition
         self.directory = directory
         self.clock = clock
+        self.syncer = syncer
+        self.directoryFailures = directoryFailures
+        dataDirectory = FileSystem.parent(of: directory)
         let loaded = try LogLoader.load(
             directory: directory, config: config, recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
             hadCleanShutdown: hadCleanShutdown)
         let segments = loaded.segments
         let logEnd = segments.last!.nextOffset
-        var epochs = try LeaderEpochCache(path: directory + "/leader-epoch-checkpoint")
+        let (loadedEpochs, epochProblem) = try LeaderEpochCache.loadOrRebuild(path: directory + "/leader-epoch-checkpoint", segments: segments)
+        var epochs = loadedEpochs
         if epochs.truncate(fromEnd: logEnd) { try epochs.write() }
         if loaded.recoveredSegments > 0 {
             // What recovery validated is made durable before it counts as recovered.
@@ -81,16 +109,23 @@ public final class PartitionLog: Sendable {
         let durable = hadCleanShutdown || loaded.recoveredSegments > 0 ? logEnd : min(recoveryPoint, logEnd)
         let producers = try ProducerSnapshots.rebuild(
             directory: directory, segments: segments, logStartOffset: start, logEndOffset: logEnd)
+        let restoredHighWatermark = min(max(highWatermark, start), logEnd)
         state = Mutex(State(
             config: config, segments: segments, logStartOffset: start,
-            highWatermark: min(max(highWatermark, start), logEnd),
+            highWatermark: restoredHighWatermark, replicatedHighWatermark: restoredHighWatermark,
             recoveryPoint: durable, lastFlushTime: clock(), leaderEpochs: epochs, producerState: producers))
         groupCommit = GroupCommit(durableOffset: durable, label: topicPartition.description)
         self.recoveredBytes = loaded.truncatedBytes
+        damage = loaded.damage
+        startupProblems = loaded.damage.map { StartupProblem(.error, $0.description) } + [epochProblem].compactMap { $0 }
     }
 
     /// Bytes recovery truncated at start-up (torn or corrupt tails).
     public let recoveredBytes: Int
+    /// The segments loading found damaged, cut and moved aside (see LogLoader).
+    public let damage: [SegmentDamage]
+    /// What loading found wrong and repaired, for the broker's start-up log.
+    public let startupProblems: [StartupProblem]
 
     /// Milliseconds since the Unix epoch, the unit of Kafka timestamps.
     public static let wallClockMilliseconds: @Sendable () -> Int64 = {
@@ -127,8 +162,11 @@ public final class PartitionLog: Sendable {
     /// sequence or from a fenced epoch.
     public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws -> AppendResult {
         let now = clock()
+        // A roll's producer snapshot is written once the lock is released (see `roll`).
+        var rolled: PendingProducerSnapshot?
+        defer { if let rolled { writeRolledSnapshot(rolled) } }
         let (result, flushDue): (AppendResult, Bool) = try state.withLock { state in
-            guard !state.isClosed else { throw StorageError(.closed, "\(topicPartition) is closed") }
+            try checkAvailable(state)
             if case .duplicate(let first, let last) = try state.producerState.check(batch.header) {
                 return (AppendResult(baseOffset: first, lastOffset: last, isDuplicate: true), false)
             }
@@ -138,7 +176,7 @@ public final class PartitionLog: Sendable {
             }
             let baseOffset = state.logEndOffset
             let lastOffset = baseOffset + Int64(batch.header.lastOffsetDelta)
-            try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
+            rolled = try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
 
             // Stamp baseOffset and partitionLeaderEpoch into a 16-byte head; the rest of the
             // batch goes to disk from the producer's buffer untouched (one pwritev).
@@ -162,29 +200,36 @@ public final class PartitionLog: Sendable {
         return result
     }
 
-    private func rollIfNeeded(_ state: inout State, incomingBytes: Int, lastOffset: Int64, now: Int64) throws(StorageError) {
+    private func rollIfNeeded(
+        _ state: inout State, incomingBytes: Int, lastOffset: Int64, now: Int64
+    ) throws(StorageError) -> PendingProducerSnapshot? {
         let active = state.active
-        guard active.size > 0 else { return }
+        guard active.size > 0 else { return nil }
         let full = active.size + incomingBytes > state.config.segmentBytes
         let old = active.firstAppendTime.map { now - $0 >= state.config.segmentMs } ?? false
-        guard full || old || active.isIndexFull || !active.canHold(lastOffset: lastOffset, bytes: incomingBytes) else { return }
-        try roll(&state)
+        guard full || old || active.isIndexFull || !active.canHold(lastOffset: lastOffset, bytes: incomingBytes) else { return nil }
+        return try roll(&state)
     }
 
-    private func roll(_ state: inout State) throws(StorageError) {
+    /// Starts a new segment at the log end. The producer state as of that offset is returned as
+    /// a copy to be written after the lock is released (`writeProducerSnapshot`): serializing
+    /// and fsyncing every producer's entry must not stall the partition's appends and reads.
+    /// The copy is taken here, under the lock, so it is exactly the state of [0, newBase).
+    private func roll(_ state: inout State) throws(StorageError) -> PendingProducerSnapshot {
         let newBase = state.logEndOffset
         try state.active.becomeInactive()
-        try ProducerSnapshots.write(state.producerState, at: newBase, directory: directory)
         let segment = try LogSegment(directory: directory, baseOffset: newBase, config: state.config, recover: false)
         state.segments.append(segment)
+        return PendingProducerSnapshot(state: state.producerState, offset: newBase, segment: segment)
     }
 
-    /// Starts a new segment now (`segment.ms` checks and tests).
+    /// Starts a new segment now (`segment.ms` checks and tests), then writes its producer snapshot.
     public func roll() throws(StorageError) {
-        try state.withLock { state throws(StorageError) in
-            guard state.active.size > 0 else { return }
-            try roll(&state)
+        let rolled = try state.withLock { state throws(StorageError) -> PendingProducerSnapshot? in
+            guard state.active.size > 0 else { return nil }
+            return try roll(&state)
         }
+        if let rolled { try writeProducerSnapshot(rolled) }
     }
 
     /// Returns once every offset below `offset` is on disk (fsync-before-acknowledge).
@@ -197,9 +242,15 @@ public final class PartitionLog: Sendable {
 
     /// fsyncs everything appended so far and returns the offset it covers. The fsync runs
     /// outside the lock, so appends go on while it waits for the disk.
+    ///
+    /// A failed fsync takes the whole data directory offline (`LogDirectoryFailureChannel`) and
+    /// leaves the recovery point where it was: a later fsync that succeeds cannot vouch for the
+    /// bytes the failed one covered, so nothing written since the last good flush is ever called
+    /// durable by this process. Throws `logDirectoryOffline` from then on.
     @discardableResult
     public func flush() throws(StorageError) -> Int64 {
-        let (target, files): (Int64, [LogFile]) = state.withLock { state in
+        let (target, files, newSegments): (Int64, [LogFile], Bool) = try state.withLock { state throws(StorageError) in
+            try checkAvailable(state, closedIsFine: true)
             let target = state.logEndOffset
             // Segments that may hold unflushed bytes: from the one holding the recovery point.
             // The active segment's indexes are rebuilt by recovery, so only rolled ones sync them.
@@ -207,17 +258,43 @@ public final class PartitionLog: Sendable {
             let files = state.segments.enumerated().filter { index, segment in
                 segment.nextOffset > state.recoveryPoint || index == lastIndex
             }.flatMap { index, segment in segment.filesToSync(includingIndexes: index < lastIndex) }
+            // A segment created since the last flush (a roll) exists only as a directory entry
+            // that is not durable until the partition directory itself is fsynced.
+            let newSegments = state.segments.contains { $0.baseOffset >= state.recoveryPoint }
             state.unflushedMessages = 0
-            return (target, files)
+            return (target, files, newSegments)
         }
-        for file in files { try file.sync() }
-        state.withLock { state in
+        do {
+            for file in files { try syncer.syncFile(file) }
+            if newSegments { try syncer.syncDirectory(directory) }
+        } catch {
+            let reason = "fsync in \(directory) failed: \(error.detail)"
+            directoryFailures.markOffline(dataDirectory, reason: reason)
+            throw StorageError(.logDirectoryOffline, reason)
+        }
+        try state.withLock { state throws(StorageError) in
+            // Another flush may have failed while this one waited for the disk: then this
+            // success proves nothing about the bytes that one lost.
+            try checkAvailable(state, closedIsFine: true)
             state.recoveryPoint = max(state.recoveryPoint, target)
             state.lastFlushTime = clock()
+            state.advanceHighWatermark()
         }
         groupCommit.markDurable(target)
         return target
     }
+
+    /// Throws if the log may not be used: its directory is offline, or (unless `closedIsFine`,
+    /// for the flush that closing runs) it was closed.
+    func checkAvailable(_ state: State, closedIsFine: Bool = false) throws(StorageError) {
+        if let reason = directoryFailures.offlineReason(dataDirectory) {
+            throw StorageError(.logDirectoryOffline, "\(topicPartition) is in offline log directory \(dataDirectory) (\(reason))")
+        }
+        guard closedIsFine || !state.isClosed else { throw StorageError(.closed, "\(topicPartition) is closed") }
+    }
+
+    /// Whether the data directory holding this log is offline after an fsync failure.
+    public var isOffline: Bool { directoryFailures.offlineReason(dataDirectory) != nil }
 
     /// The `flush.ms` policy: fsyncs when unflushed data is older than the setting.
     public func flushIfDue(now: Int64) throws(StorageError) {
@@ -234,10 +311,13 @@ public final class PartitionLog: Sendable {
     }
 
     /// Moves the high watermark up to `offset` (never down: appends from several connections
-    /// may report their ends out of order; only truncation lowers it).
+    /// may report their ends out of order; only truncation lowers it). When the log syncs
+    /// before acknowledging, the part of that move not yet durable waits for the next flush.
     public func updateHighWatermark(_ offset: Int64) {
         state.withLock { state in
-            state.highWatermark = max(state.highWatermark, min(max(offset, state.logStartOffset), state.logEndOffset))
+            let wanted = min(max(offset, state.logStartOffset), state.logEndOffset)
+            state.replicatedHighWatermark = max(state.replicatedHighWatermark, wanted)
+            state.advanceHighWatermark()
         }
     }
 }

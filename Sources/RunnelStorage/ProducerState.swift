@@ -6,7 +6,12 @@ import RunnelProtocol
 ///
 /// Rebuilt at start-up from the latest snapshot (`<offset>.snapshot`, written at every roll
 /// and clean close) plus the batches after it, so producers keep their guarantees across
-/// restarts.
+/// restarts. A producer silent for `producer.id.expiration.ms` (by its batches' timestamps, as
+/// in Kafka) is forgotten by `removeExpired`, so the map does not grow with every producer id
+/// ever seen.
+///
+/// A value type: `PartitionLog` keeps it under its lock, and a roll takes a copy to write the
+/// snapshot outside the lock.
 public struct ProducerState: Sendable, Equatable {
     /// How many recent batches per producer are remembered for duplicate detection (Kafka's 5,
     /// matching max.in.flight.requests.per.connection).
@@ -22,6 +27,9 @@ public struct ProducerState: Sendable, Equatable {
     struct Entry: Sendable, Equatable {
         var epoch: Int16
         var batches: [BatchMetadata]
+        /// The max timestamp of the producer's latest batch (Kafka's `lastTimestamp`): expiry
+        /// counts from it.
+        var lastTimestamp: Int64
     }
 
     private(set) var producers: [Int64: Entry] = [:]
@@ -68,10 +76,11 @@ public struct ProducerState: Sendable, Equatable {
     /// Records a batch that was appended with its assigned offsets.
     public mutating func update(_ header: RecordBatchHeader) {
         guard header.producerId >= 0, header.baseSequence >= 0 else { return }
-        var entry = producers[header.producerId] ?? Entry(epoch: header.producerEpoch, batches: [])
+        var entry = producers[header.producerId] ?? Entry(epoch: header.producerEpoch, batches: [], lastTimestamp: header.maxTimestamp)
         if header.producerEpoch != entry.epoch {
-            entry = Entry(epoch: header.producerEpoch, batches: [])
+            entry = Entry(epoch: header.producerEpoch, batches: [], lastTimestamp: header.maxTimestamp)
         }
+        entry.lastTimestamp = header.maxTimestamp
         entry.batches.append(BatchMetadata(
             firstSequence: header.baseSequence, lastSequence: header.lastSequence, firstOffset: header.baseOffset,
             lastOffset: header.lastOffset))
@@ -79,36 +88,74 @@ public struct ProducerState: Sendable, Equatable {
         producers[header.producerId] = entry
     }
 
-    /// The latest epoch seen for a producer (InitProducerId bumps from it).
+    /// The latest epoch seen for a producer.
     public func epoch(of producerId: Int64) -> Int16? { producers[producerId]?.epoch }
+
+    /// How many producers are remembered.
+    public var producerCount: Int { producers.count }
+
+    // MARK: Expiry
+
+    /// Forgets every producer whose latest batch timestamp is `expirationMs` or more before
+    /// `now` (Kafka's `ProducerStateManager.removeExpiredProducers`). A forgotten producer is
+    /// an unknown one: its next batch is accepted with any sequence, as Kafka does. Returns
+    /// how many were removed.
+    @discardableResult
+    public mutating func removeExpired(now: Int64, expirationMs: Int64) -> Int {
+        let expired = producers.filter { _, entry in
+            // Timestamps come from producers: the age may not fit an Int64. It overflows upwards
+            // only for a timestamp far in the past (expired), downwards for one far in the future.
+            let (age, overflow) = now.subtractingReportingOverflow(entry.lastTimestamp)
+            return overflow ? entry.lastTimestamp < 0 : age >= expirationMs
+        }.keys
+        for id in expired { producers.removeValue(forKey: id) }
+        return expired.count
+    }
 
     // MARK: Snapshots
 
-    /// Text form: one line per producer, "id epoch firstSeq lastSeq firstOffset lastOffset ...".
+    /// First line of the snapshot text, so a file of another layout is refused (and the state
+    /// rebuilt from the log) rather than misread.
+    static let snapshotVersionLine = "producer-snapshot 2"
+
+    /// Text form: a version line, then one line per producer,
+    /// "id epoch lastTimestamp firstSeq lastSeq firstOffset lastOffset ...".
     func serialized() -> String {
-        producers.sorted { $0.key < $1.key }.map { id, entry in
-            ([String(id), String(entry.epoch)] + entry.batches.flatMap {
+        var text = Self.snapshotVersionLine + "\n"
+        for (id, entry) in producers.sorted(by: { $0.key < $1.key }) {
+            text += ([String(id), String(entry.epoch), String(entry.lastTimestamp)] + entry.batches.flatMap {
                 [String($0.firstSequence), String($0.lastSequence), String($0.firstOffset), String($0.lastOffset)]
             }).joined(separator: " ")
-        }.joined(separator: "\n") + "\n"
+            text += "\n"
+        }
+        return text
     }
 
     init(serialized text: String) throws(StorageError) {
-        for line in text.split(separator: "\n") {
+        var lines = text.split(separator: "\n")[...]
+        guard lines.popFirst() == Substring(Self.snapshotVersionLine) else {
+            throw StorageError(.corruptFile, "producer snapshot without the '\(Self.snapshotVersionLine)' line")
+        }
+        for line in lines {
             let fields = line.split(separator: " ").map { Int64($0) }
-            guard fields.count >= 2, (fields.count - 2) % 4 == 0, fields.allSatisfy({ $0 != nil }) else {
+            guard fields.count >= 3, (fields.count - 3) % 4 == 0, fields.allSatisfy({ $0 != nil }) else {
                 throw StorageError(.corruptFile, "producer snapshot line '\(line)'")
             }
             let numbers = fields.map { $0! }
+            guard let epoch = Int16(exactly: numbers[1]) else {
+                throw StorageError(.corruptFile, "producer snapshot line '\(line)': epoch out of range")
+            }
             var batches: [BatchMetadata] = []
-            var index = 2
+            var index = 3
             while index < numbers.count {
+                guard let first = Int32(exactly: numbers[index]), let last = Int32(exactly: numbers[index + 1]) else {
+                    throw StorageError(.corruptFile, "producer snapshot line '\(line)': sequence out of range")
+                }
                 batches.append(BatchMetadata(
-                    firstSequence: Int32(truncatingIfNeeded: numbers[index]), lastSequence: Int32(truncatingIfNeeded: numbers[index + 1]),
-                    firstOffset: numbers[index + 2], lastOffset: numbers[index + 3]))
+                    firstSequence: first, lastSequence: last, firstOffset: numbers[index + 2], lastOffset: numbers[index + 3]))
                 index += 4
             }
-            producers[numbers[0]] = Entry(epoch: Int16(truncatingIfNeeded: numbers[1]), batches: batches)
+            producers[numbers[0]] = Entry(epoch: epoch, batches: batches, lastTimestamp: numbers[2])
         }
     }
 }

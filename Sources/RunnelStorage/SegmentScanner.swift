@@ -30,9 +30,11 @@ struct SegmentScanner {
     /// Calls `visit` for each batch from `position` up to `end` (the segment's size: bytes past
     /// it are not part of the log yet) or until `visit` returns false, and says why the walk
     /// stopped. Validating reads every byte of every batch; otherwise only headers are read.
+    /// With `mode` `.cachedOnly` a chunk that is not in the page cache throws `wouldBlock`.
     @discardableResult
     static func scan(
-        _ file: LogFile, from position: Int, to end: Int, validate: Bool, visit: (Batch) throws(StorageError) -> Bool
+        _ file: LogFile, from position: Int, to end: Int, validate: Bool, mode: FileReadMode = .blocking,
+        visit: (Batch) throws(StorageError) -> Bool
     ) throws(StorageError) -> Stop {
         let chunkSize = validate ? recoveryChunkSize : lookupChunkSize
         var chunk = ByteBuffer()
@@ -41,7 +43,7 @@ struct SegmentScanner {
         while cursor < end {
             // Make sure the chunk holds at least the next batch's header, then the whole batch.
             if cursor + RecordBatchHeader.logOverhead > chunkStart + chunk.readableBytes {
-                chunk = try file.read(at: cursor, length: min(chunkSize, end - cursor))
+                chunk = try file.read(at: cursor, length: min(chunkSize, end - cursor), mode: mode)
                 chunkStart = cursor
             }
             let inChunk = cursor - chunkStart
@@ -57,7 +59,7 @@ struct SegmentScanner {
             }
             let needed = validate ? size : RecordBatchHeader.size
             if inChunk + needed > chunk.readableBytes {
-                chunk = try file.read(at: cursor, length: min(max(chunkSize, needed), end - cursor))
+                chunk = try file.read(at: cursor, length: min(max(chunkSize, needed), end - cursor), mode: mode)
                 chunkStart = cursor
             }
             let start = chunk.readerIndex + cursor - chunkStart

@@ -19,8 +19,16 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corruptFile = Code("corruptFile")
         /// The partition or log was already closed or deleted.
         public static let closed = Code("closed")
+        /// The log directory holding the partition failed (an fsync did not succeed) and is
+        /// offline until a restart: Kafka's KAFKA_STORAGE_ERROR.
+        public static let logDirectoryOffline = Code("logDirectoryOffline")
+        /// Another process holds the log directory's lock (a second broker on the same data).
+        public static let directoryInUse = Code("directoryInUse")
         /// A configuration value is outside what the log accepts.
         public static let invalidConfig = Code("invalidConfig")
+        /// A read allowed only from the page cache (`FileReadMode.cachedOnly`) would have had
+        /// to wait for the disk; the caller retries on a thread that may block.
+        public static let wouldBlock = Code("wouldBlock")
     }
 
     public let code: Code
@@ -32,6 +40,10 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(detail)" }
+
+    /// The storage itself failed (a system call, or an offline directory), as opposed to a
+    /// request the log refuses: Kafka answers these with KAFKA_STORAGE_ERROR, which clients retry.
+    public var isStorageFailure: Bool { code == .io || code == .logDirectoryOffline }
 
     static func posix(_ call: String, path: String) -> StorageError {
         StorageError(.io, "\(call) \(path): \(String(cString: strerror(errno)))")

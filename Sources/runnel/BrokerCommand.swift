@@ -15,7 +15,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The data directory (log.dirs).")
     var dataDir: String?
 
-    @Option(name: .long, help: "Address to listen on, HOST:PORT (listeners).")
+    @Option(name: .long, help: "Address to listen on, HOST:PORT or NAME://HOST:PORT (listeners); only PLAINTEXT is served.")
     var listen: String?
 
     @Option(name: .long, help: "Address clients are told to connect to, HOST:PORT (advertised.listeners).")
@@ -34,12 +34,15 @@ struct BrokerCommand: AsyncParsableCommand {
             try settings.apply(BrokerConfig.parseProperties(String(contentsOfFile: config, encoding: .utf8)))
         }
         if let dataDir { settings.logDirs = [dataDir] }
-        if let listen { try settings.apply(key: "listeners", value: "PLAINTEXT://" + listen) }
-        if let advertise { try settings.apply(key: "advertised.listeners", value: "PLAINTEXT://" + advertise) }
+        // A scheme given on the command line is kept, so `--listen SSL://...` is refused below
+        // rather than served as plaintext.
+        if let listen { try settings.apply(key: "listeners", value: Self.withScheme(listen)) }
+        if let advertise { try settings.apply(key: "advertised.listeners", value: Self.withScheme(advertise)) }
         for override in overrides {
             guard let equals = override.firstIndex(of: "=") else { throw ValidationError("--override needs KEY=VALUE, got \(override)") }
             try settings.apply(key: String(override[..<equals]), value: String(override[override.index(after: equals)...]))
         }
+        try settings.validate()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -47,9 +50,19 @@ struct BrokerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "runnel.broker")
+        // Every partition holds descriptors open; the soft limit is a shell default (often 1024).
+        let descriptors = DescriptorLimit.raiseSoftLimitToHard()
+        if descriptors.after != descriptors.before {
+            logger.info("raised the open file limit (RLIMIT_NOFILE) from \(descriptors.before) to \(descriptors.after)")
+        }
         let broker = try Broker(config: settings, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// `HOST:PORT` as a PLAINTEXT listener; `NAME://HOST:PORT` as given.
+    static func withScheme(_ address: String) -> String {
+        address.contains("://") ? address : "PLAINTEXT://" + address
     }
 }

@@ -88,3 +88,57 @@ class Connection:
 
     def close(self):
         self.sock.close()
+
+
+def zigzag_varint(value):
+    """Kafka's zigzag varint (also varlong) encoding."""
+    raw = (value << 1) ^ (value >> 63)
+    raw &= (1 << 64) - 1
+    out = bytearray()
+    while raw >= 0x80:
+        out.append((raw & 0x7F) | 0x80)
+        raw >>= 7
+    out.append(raw)
+    return bytes(out)
+
+
+def raw_record(offset_delta, value=b"v", timestamp_delta=0, length=None):
+    """One v2 record; `length` overrides its length prefix (raw bytes) to make it malformed."""
+    body = b"\x00" + zigzag_varint(timestamp_delta) + zigzag_varint(offset_delta) + zigzag_varint(-1)
+    body += zigzag_varint(len(value)) + value + zigzag_varint(0)
+    return (length if length is not None else zigzag_varint(len(body))) + body
+
+
+def raw_batch(section, count, codec=0, attributes=0, producer_id=-1, base_sequence=-1, base_timestamp=1_700_000_000_000):
+    """A RecordBatch v2 around `section` (compressed here with `codec`), with a correct CRC."""
+    from kafka.record.util import calc_crc32c
+    if codec == 4:
+        import zstandard
+        section = zstandard.ZstdCompressor().compress(section)
+    elif codec == 1:
+        import gzip
+        section = gzip.compress(section)
+    after_crc = struct.pack(">hiqqqhii", codec | attributes, count - 1, base_timestamp, base_timestamp,
+                            producer_id, -1 if producer_id < 0 else 0, base_sequence, count) + section
+    crc = calc_crc32c(after_crc)
+    return struct.pack(">qiibI", 0, 4 + 1 + 4 + len(after_crc), -1, 2, crc) + after_crc
+
+
+def produce_request_v7(topic, partition, records, acks=1, correlation_id=3):
+    """Produce v7 (zstd allowed), same body layout as v3."""
+    body = string(None) + struct.pack(">hi", acks, 10_000) + struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", 1) + struct.pack(">ii", partition, len(records)) + records
+    return frame(header(0, 7, correlation_id) + body)
+
+
+def list_offsets_latest(conn, topic, partition, correlation_id=9):
+    """The log end offset by ListOffsets v1 (timestamp -1)."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) + struct.pack(">iq", partition, -1)
+    conn.send(frame(header(2, 1, correlation_id) + body))
+    payload = conn.receive()
+    offset = 4 + 4
+    (name_length,) = struct.unpack_from(">h", payload, offset)
+    offset += 2 + name_length + 4
+    _partition, error, _timestamp, end = struct.unpack_from(">ihqq", payload, offset)
+    assert error == 0, error
+    return end

@@ -9,6 +9,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KPTopicPartition
 
+from kafka_wire import Connection, parse_produce_response_v3, produce_request_v3, record_batch
+
 
 def create(broker, name, **config):
     client = AdminClient({"bootstrap.servers": broker.bootstrap})
@@ -72,10 +74,19 @@ def test_batches_over_max_message_bytes_are_refused(broker):
 
 def test_acks_all_needs_min_insync_replicas(broker):
     create(broker, "strict", **{"min.insync.replicas": "2"})
-    reports = produce(broker, "strict", [b"x"], acks="all", **{"message.timeout.ms": 3000})
-    assert reports[0][0] is not None
-    assert reports[0][0].code() in (KafkaError.NOT_ENOUGH_REPLICAS, KafkaError._MSG_TIMED_OUT)
-    assert all(err is None for err, _ in produce(broker, "strict", [b"y"], acks=1))
+    # On the wire: acks=all is refused with NOT_ENOUGH_REPLICAS (19), before anything is written.
+    conn = Connection(broker)
+    conn.send(produce_request_v3("strict", 0, record_batch([b"x"]), acks=-1))
+    assert parse_produce_response_v3(conn.receive()) == [(0, KafkaError.NOT_ENOUGH_REPLICAS, -1)]
+    conn.close()
+    # librdkafka retries that (retriable) error until its timeout; without retries it reports
+    # the broker's answer itself, not a timeout.
+    reports = produce(broker, "strict", [b"x"], acks="all", retries=0)
+    assert [err.code() for err, _ in reports] == [KafkaError.NOT_ENOUGH_REPLICAS]
+    # acks=1 does not need the ISR, and the refused records were never appended: "y" is offset 0.
+    reports = produce(broker, "strict", [b"y"], acks=1)
+    assert [(err, msg.offset()) for err, msg in reports] == [(None, 0)]
+    assert [m.value() for m in read(broker, "strict", 1)] == [b"y"]
 
 
 def test_acks_zero_and_fsync_before_ack(broker):

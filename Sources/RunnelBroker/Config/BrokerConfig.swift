@@ -5,6 +5,15 @@ public struct BrokerConfig: Sendable, Equatable {
     public var nodeId: Int32 = 1
     public var listenHost = "127.0.0.1"
     public var listenPort = 9092
+    /// The names of every listener in `listeners` (the broker serves the first), and
+    /// `advertised.listeners`' name: each must map to PLAINTEXT, the only security protocol
+    /// served so far (`validate()`).
+    public var listenerNames = ["PLAINTEXT"]
+    public var advertisedListenerName: String?
+    /// `listener.security.protocol.map`: listener name to security protocol.
+    public var listenerSecurityProtocolMap: [String: String] = [:]
+    /// `controller.listener.names`: in a Kafka KRaft config, listeners that default to PLAINTEXT.
+    public var controllerListenerNames: [String] = []
     /// What Metadata tells clients to connect to; defaults to the listener.
     public var advertisedHost: String?
     public var advertisedPort: Int?
@@ -15,6 +24,23 @@ public struct BrokerConfig: Sendable, Equatable {
     public var deleteTopicEnable = true
     public var socketRequestMaxBytes = 100 * 1024 * 1024
     public var messageMaxBytes = 1_048_588
+    /// The most record bytes a fetch response carries, whatever the request asks (Kafka's
+    /// `fetch.max.bytes`, 55 MiB); the first batch of a response is whole even if larger (KIP-74).
+    public var fetchMaxBytes = 57_671_680
+    /// Request bytes the broker holds at once across all connections, counted from each
+    /// frame's size prefix until the request has been processed; past it, connections stop
+    /// being read (back-pressure) until memory is released. Kafka's default is -1 (unbounded);
+    /// ours is bounded so that stalled or queued large requests cannot exhaust memory: 256 MiB
+    /// lets two requests of the default `socket.request.max.bytes` (100 MiB) be in flight with
+    /// room for many small ones, and the worst case, one request's overdraft, stays near 356 MiB.
+    /// 0 or less means unbounded.
+    public var queuedMaxRequestBytes: Int64 = 256 * 1024 * 1024
+    /// A connection that neither sends nor receives for this long is closed; 0 or less never.
+    public var connectionsMaxIdleMs: Int64 = 600_000
+    /// Connections accepted at once, in total and from one IP address; new ones past either
+    /// limit are closed at once.
+    public var maxConnections = Int(Int32.max)
+    public var maxConnectionsPerIp = Int(Int32.max)
     public var logRetentionMs: Int64 = 168 * 60 * 60 * 1000
     public var logRetentionBytes: Int64 = -1
     public var logSegmentBytes = 1024 * 1024 * 1024
@@ -35,6 +61,10 @@ public struct BrokerConfig: Sendable, Equatable {
     public var groupConsumerHeartbeatIntervalMs: Int64 = 5_000
     /// How often expired offsets are removed and `__consumer_offsets` partitions snapshotted.
     public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
+    /// Idempotent-producer state of a producer whose latest batch is this old is dropped
+    /// (Kafka's default: one day); how often that is checked.
+    public var producerIdExpirationMs: Int64 = 86_400_000
+    public var producerIdExpirationCheckIntervalMs: Int64 = 600_000
 
     public init() {}
 
@@ -55,6 +85,16 @@ public struct BrokerConfig: Sendable, Equatable {
             }
             return number
         }
+        func positive(_ number: Int64) throws -> Int64 {
+            guard number > 0 else { throw BrokerConfigError("\(key): '\(value)' must be at least 1") }
+            return number
+        }
+        /// An int setting Kafka defines as a Java int with a lower bound.
+        func int(_: Int32.Type, atLeast minimum: Int32) throws -> Int {
+            let number: Int32 = try int()
+            guard number >= minimum else { throw BrokerConfigError("\(key): \(number) is below the minimum \(minimum)") }
+            return Int(number)
+        }
         func bool() throws -> Bool {
             switch value.lowercased() {
             case "true": return true
@@ -64,11 +104,25 @@ public struct BrokerConfig: Sendable, Equatable {
         }
         switch key {
         case "node.id", "broker.id": nodeId = try int()
-        case "listeners": (listenHost, listenPort) = try Self.parseListener(value, key: key)
+        case "listeners":
+            let listeners = try Self.parseListeners(value, key: key)
+            (listenHost, listenPort) = (listeners[0].host, listeners[0].port)
+            listenerNames = listeners.map(\.name)
         case "advertised.listeners":
-            let (host, port) = try Self.parseListener(value, key: key)
-            advertisedHost = host
-            advertisedPort = port
+            let advertised = try Self.parseListeners(value, key: key)[0]
+            advertisedHost = advertised.host
+            advertisedPort = advertised.port
+            advertisedListenerName = advertised.name
+        case "listener.security.protocol.map":
+            listenerSecurityProtocolMap = try Self.parseSecurityProtocolMap(value, key: key)
+        case "controller.listener.names":
+            controllerListenerNames = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        case "fetch.max.bytes":
+            fetchMaxBytes = try int(Int32.self, atLeast: 1024)
+        case "queued.max.request.bytes": queuedMaxRequestBytes = try int()
+        case "connections.max.idle.ms": connectionsMaxIdleMs = try int()
+        case "max.connections": maxConnections = try int(Int32.self, atLeast: 0)
+        case "max.connections.per.ip": maxConnectionsPerIp = try int(Int32.self, atLeast: 0)
         case "log.dirs", "log.dir": logDirs = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         case "num.partitions": numPartitions = try int()
         case "default.replication.factor": defaultReplicationFactor = try int()
@@ -95,12 +149,15 @@ public struct BrokerConfig: Sendable, Equatable {
         case "group.initial.rebalance.delay.ms": groupInitialRebalanceDelayMs = try int()
         case "offsets.retention.minutes": offsetsRetentionMinutes = try int()
         case "group.consumer.session.timeout.ms": groupConsumerSessionTimeoutMs = try int()
-        case "group.consumer.heartbeat.interval.ms": groupConsumerHeartbeatIntervalMs = try int()
+        // An int in Kafka, and ConsumerGroupHeartbeat carries it as an int32.
+        case "group.consumer.heartbeat.interval.ms": groupConsumerHeartbeatIntervalMs = Int64(try int(Int32.self, atLeast: 1))
         case "offsets.retention.check.interval.ms": offsetsRetentionCheckIntervalMs = try int()
+        case "producer.id.expiration.ms": producerIdExpirationMs = try positive(int())
+        case "producer.id.expiration.check.interval.ms": producerIdExpirationCheckIntervalMs = try positive(int())
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
-             "controller.listener.names", "inter.broker.listener.name", "listener.security.protocol.map",
+             "inter.broker.listener.name",
              "num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
              "num.recovery.threads.per.data.dir", "offsets.topic.replication.factor",
              "transaction.state.log.replication.factor", "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
@@ -111,16 +168,74 @@ public struct BrokerConfig: Sendable, Equatable {
         }
     }
 
-    /// `PLAINTEXT://host:port` (the first listener, if several are given).
-    static func parseListener(_ value: String, key: String) throws -> (String, Int) {
-        let first = value.split(separator: ",").first.map(String.init) ?? value
-        let address = first.components(separatedBy: "://").last ?? first
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (0...65535).contains(port)
-        else { throw BrokerConfigError("\(key): '\(value)' is not NAME://host:port") }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
+    /// One entry of `listeners`: `NAME://host:port`; a bare `host:port` is named PLAINTEXT.
+    public struct Listener: Sendable, Equatable {
+        public var name: String
+        public var host: String
+        public var port: Int
+    }
+
+    /// `NAME://host:port[,NAME://host:port...]`, in order (the broker serves the first).
+    static func parseListeners(_ value: String, key: String) throws -> [Listener] {
+        let entries = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !entries.isEmpty else { throw BrokerConfigError("\(key): '\(value)' is not NAME://host:port") }
+        return try entries.map { entry in
+            let scheme = entry.range(of: "://")
+            let name = scheme.map { String(entry[..<$0.lowerBound]) } ?? "PLAINTEXT"
+            let address = scheme.map { String(entry[$0.upperBound...]) } ?? entry
+            guard !name.isEmpty, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+                  (0...65535).contains(port)
+            else { throw BrokerConfigError("\(key): '\(value)' is not NAME://host:port") }
+            var host = String(address[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return Listener(name: name.uppercased(), host: host.isEmpty ? "0.0.0.0" : host, port: port)
+        }
+    }
+
+    /// `NAME:PROTOCOL[,NAME:PROTOCOL...]`.
+    static func parseSecurityProtocolMap(_ value: String, key: String) throws -> [String: String] {
+        var map: [String: String] = [:]
+        for entry in value.split(separator: ",") {
+            let pair = entry.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+            guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
+                throw BrokerConfigError("\(key): '\(entry)' is not NAME:PROTOCOL")
+            }
+            map[pair[0]] = pair[1]
+        }
+        return map
+    }
+
+    /// The security protocols Kafka names; a listener named after one uses it unless mapped.
+    static let securityProtocols: Set = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+    /// A listener's security protocol: from `listener.security.protocol.map`, else its own name
+    /// if that is a protocol, else PLAINTEXT for a controller listener (as Kafka's KRaft
+    /// defaults do); nil if nothing says.
+    func securityProtocol(ofListener name: String) -> String? {
+        if let mapped = listenerSecurityProtocolMap[name] { return mapped }
+        if Self.securityProtocols.contains(name) { return name }
+        return controllerListenerNames.contains(name) ? "PLAINTEXT" : nil
+    }
+
+    /// Checks what only the whole configuration can tell (a key may refer to one that comes
+    /// later in the file). The broker refuses to start with a configuration that fails.
+    public func validate() throws {
+        // Serving an SSL or SASL listener as plaintext would hand credentials and data to
+        // anyone on the path while the operator believes them protected: refuse until supported.
+        for name in listenerNames + [advertisedListenerName].compactMap({ $0 }) {
+            guard let securityProtocol = securityProtocol(ofListener: name) else {
+                throw BrokerConfigError("listener \(name) has no security protocol: add it to listener.security.protocol.map")
+            }
+            guard securityProtocol == "PLAINTEXT" else {
+                throw BrokerConfigError(
+                    "listener \(name) uses security protocol \(securityProtocol), which Runnel does not support yet; only PLAINTEXT listeners can be served")
+            }
+        }
+        // As Kafka requires: a pool smaller than one request could never admit the largest.
+        if queuedMaxRequestBytes > 0, queuedMaxRequestBytes < Int64(socketRequestMaxBytes) {
+            throw BrokerConfigError(
+                "queued.max.request.bytes (\(queuedMaxRequestBytes)) must be at least socket.request.max.bytes (\(socketRequestMaxBytes)), or -1")
+        }
     }
 
     /// Parses a Java-style properties file: `key=value` or `key: value`, `#`/`!` comments.

@@ -8,11 +8,21 @@ struct CreateTopicsHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: CreateTopicsRequest, context requestContext: RequestContext) async -> HandlerReply<CreateTopicsResponse> {
+        // Kafka refuses the whole request, every topic with the same error, when all its topics
+        // together ask for too many partitions.
+        let requestRefusal: (any Error)?
+        do {
+            try PartitionCapacity.checkRequest(adding: partitionsRequested(request))
+            requestRefusal = nil
+        } catch {
+            requestRefusal = error
+        }
         var results: [CreateTopicsResponse.CreatableTopicResult] = []
         for topic in request.topics {
             var result = CreateTopicsResponse.CreatableTopicResult(name: topic.name, numPartitions: -1, replicationFactor: -1)
             let configs = Dictionary(topic.configs.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
             do {
+                if let requestRefusal { throw requestRefusal }
                 guard topic.assignments.isEmpty else {
                     throw ClusterMetadataError(.invalidRequest, "manual replica assignment is not supported on a single broker")
                 }
@@ -32,6 +42,16 @@ struct CreateTopicsHandler: APIHandler {
             results.append(result)
         }
         return .response(CreateTopicsResponse(topics: results))
+    }
+
+    /// The partitions the request asks for over all its topics, as Kafka counts them: the
+    /// broker default for -1, the assignments when there are some, nothing for invalid counts.
+    private func partitionsRequested(_ request: CreateTopicsRequest) -> Int {
+        request.topics.reduce(0) { total, topic in
+            if !topic.assignments.isEmpty { return total + topic.assignments.count }
+            if topic.numPartitions == -1 { return total + Int(context.config.numPartitions) }
+            return total + max(0, Int(topic.numPartitions))
+        }
     }
 }
 

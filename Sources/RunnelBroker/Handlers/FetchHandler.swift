@@ -3,8 +3,15 @@ import RunnelStorage
 
 /// Fetch (1), versions 4-12, for consumers. Long polls: with less than `min.bytes` ready it
 /// waits up to `max.wait.ms` in the fetch waiting room, and any append to one of its
-/// partitions answers it at once. Record data goes out with sendfile (FetchResponseWriter).
-/// Fetch sessions are answered sessionless (session id 0), so clients send full fetches.
+/// partitions answers it at once; a cancelled fetch (its connection closed) stops waiting.
+/// Record data goes out with sendfile (FetchResponseWriter). Fetch sessions are answered
+/// sessionless (session id 0), so clients send full fetches.
+///
+/// Sizes, as Kafka's ReplicaManager bounds them: the response carries at most the smaller of
+/// the request's `max_bytes` and the broker's `fetch.max.bytes` of records, each partition at
+/// most its `partition_max_bytes`, except that the first batch of the first partition with
+/// data is always whole (KIP-74) so that a consumer makes progress past a large batch. Nothing,
+/// that first batch included, may take the response past what a frame's int32 size can carry.
 struct FetchHandler: APIHandler {
     let versions: ClosedRange<Int16> = 4...12
     let context: HandlerContext
@@ -13,9 +20,10 @@ struct FetchHandler: APIHandler {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(max(0, request.maxWaitMs))
         let watched = Set(request.topics.flatMap { topic in topic.partitions.map { TopicPartition(topic: topic.topic, partition: $0.partition) } })
+        let limits = Limits(request: request, fetchMaxBytes: context.config.fetchMaxBytes)
         while true {
             let seen = context.replicas.waitingRoom.appendCount
-            let (topics, bytes, hasError) = read(request)
+            let (topics, bytes, hasError) = await read(request, limits: limits)
             if bytes >= Int(request.minBytes) || hasError || clock.now >= deadline || Task.isCancelled {
                 return .parts(FetchResponseWriter.encode(version: requestContext.apiVersion, topics: topics))
             }
@@ -23,13 +31,30 @@ struct FetchHandler: APIHandler {
         }
     }
 
+    /// The byte limits of one fetch's response.
+    struct Limits {
+        /// Record bytes the response aims for: the request's `max_bytes` capped by the broker's
+        /// `fetch.max.bytes` (a negative request value counts as 0: one batch, as in Kafka).
+        let responseBytes: Int
+        /// Record bytes the frame can carry, the KIP-74 first batch included: the largest
+        /// frame less a bound on everything else in the response.
+        let frameRecordBytes: Int
+
+        init(request: FetchRequest, fetchMaxBytes: Int) {
+            responseBytes = max(0, min(Int(request.maxBytes), fetchMaxBytes))
+            let overhead = FetchResponseWriter.nonRecordBytesBound(
+                topics: request.topics.map { (name: $0.topic, partitionCount: $0.partitions.count) })
+            frameRecordBytes = max(0, Int(Int32.max) - overhead)
+        }
+    }
+
     /// One pass over the requested partitions within the response and partition byte limits.
-    private func read(_ request: FetchRequest) -> ([FetchResponseWriter.TopicData], Int, Bool) {
-        var remaining = request.maxBytes > 0 ? Int(request.maxBytes) : Int(Int32.max)
+    private func read(_ request: FetchRequest, limits: Limits) async -> ([FetchResponseWriter.TopicData], Int, Bool) {
+        var remaining = limits.responseBytes
         var total = 0
         var hasError = false
-        let topics = request.topics.map { topic in
-            FetchResponseWriter.TopicData(name: topic.topic, partitions: topic.partitions.map { wanted in
+        let topics = await request.topics.mapInOrder { topic in
+            FetchResponseWriter.TopicData(name: topic.topic, partitions: await topic.partitions.mapInOrder { wanted in
                 var data = FetchResponseWriter.PartitionData(partitionIndex: wanted.partition)
                 guard let partition = context.replicas.partition(TopicPartition(topic: topic.topic, partition: wanted.partition)) else {
                     data.errorCode = .unknownTopicOrPartition
@@ -49,14 +74,28 @@ struct FetchHandler: APIHandler {
                 // first partition is always whole, KIP-74, so consumers make progress).
                 guard remaining > 0 || total == 0 else { return data }
                 do {
-                    let limit = max(1, min(Int(wanted.partitionMaxBytes), remaining))
-                    data.records = try partition.log.read(
-                        from: wanted.fetchOffset, maxBytes: limit, upTo: offsets.highWatermark, minimumOneBatch: total == 0)
-                    let length = data.records?.length ?? 0
+                    let limit = max(0, min(Int(wanted.partitionMaxBytes), remaining))
+                    // Cached data is read on this event loop; what must wait for the disk, on the read pool.
+                    let records = try await partition.log.read(
+                        from: wanted.fetchOffset, maxBytes: limit, upTo: offsets.highWatermark, minimumOneBatch: total == 0,
+                        offloadingTo: context.logReads)
+                    let length = records?.length ?? 0
+                    guard total + length <= limits.frameRecordBytes else {
+                        // Only a batch too large for any frame gets here (its size comes from
+                        // disk): skip it loudly rather than send a frame the size cannot describe.
+                        context.logger.error(
+                            "fetch from \(partition.topicPartition) at offset \(wanted.fetchOffset): \(length) bytes of records do not fit in a response frame; sent none")
+                        return data
+                    }
+                    data.records = records
                     total += length
                     remaining -= length
                 } catch let error as StorageError where error.code == .offsetOutOfRange {
                     data.errorCode = .offsetOutOfRange
+                    hasError = true
+                } catch let error as StorageError where error.isStorageFailure {
+                    context.replicas.logStorageFailure(error, "fetch from", partition.topicPartition)
+                    data.errorCode = error.kafkaErrorCode
                     hasError = true
                 } catch {
                     context.logger.error("fetch from \(partition.topicPartition) failed: \(error)")
@@ -67,5 +106,16 @@ struct FetchHandler: APIHandler {
             })
         }
         return (topics, total, hasError)
+    }
+}
+
+extension Array {
+    /// `map` with an async transform, run one element after another in order (the partitions
+    /// of a fetch share a byte budget, so they are read in request order).
+    fileprivate func mapInOrder<T>(_ transform: (Element) async -> T) async -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(count)
+        for element in self { results.append(await transform(element)) }
+        return results
     }
 }

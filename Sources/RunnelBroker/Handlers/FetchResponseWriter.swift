@@ -62,19 +62,42 @@ struct FetchResponseWriter {
     }
 
     /// The records field: a (compact) length, then the slice's bytes straight from the file.
+    /// A slice longer than the field can describe goes out as no records: FetchHandler never
+    /// passes one (its budget keeps the whole response within a frame), and a checked
+    /// conversion here means a mistake elsewhere cannot become a trap.
     private mutating func writeRecords(_ slice: FileSlice?) {
-        guard let slice, slice.length > 0 else {
+        guard let slice, slice.length > 0, let length = Int32(exactly: slice.length), length < Int32.max else {
             current.writeKafkaNullableBytes(ByteBuffer(), compact: flexible)
             return
         }
         if flexible {
-            current.writeUnsignedVarint(UInt32(slice.length + 1))
+            current.writeUnsignedVarint(UInt32(length) + 1)
         } else {
-            current.writeKafkaInteger(Int32(slice.length))
+            current.writeKafkaInteger(length)
         }
         parts.append(.bytes(current))
         parts.append(.file(slice))
         current = ByteBuffer()
+    }
+
+    /// An upper bound on the bytes of a response to `topics`, other than record data, at any
+    /// version we serve: the response header and fixed fields, each topic's name and counts,
+    /// each partition's fixed fields and records length. FetchHandler subtracts it from the
+    /// largest frame to know how many record bytes the response can carry, without encoding
+    /// the response twice.
+    static func nonRecordBytesBound(topics: [(name: String, partitionCount: Int)]) -> Int {
+        // Response header (5) + throttle_time_ms, error_code, session_id (10) + topics count
+        // (at most 5) + tagged fields (1), rounded up.
+        let responseFields = 32
+        // Name length (at most 5 as a compact varint) + partitions count (at most 5) + tagged fields.
+        let topicFields = 11
+        // partition_index 4, error_code 2, high_watermark 8, last_stable_offset 8,
+        // log_start_offset 8, aborted_transactions count 4, preferred_read_replica 4,
+        // records length (at most 5) + tagged fields 1.
+        let partitionFields = 44
+        return topics.reduce(responseFields) { sum, topic in
+            sum + topicFields + topic.name.utf8.count + topic.partitionCount * partitionFields
+        }
     }
 
     private consuming func finish() -> [KafkaResponse.Part] {

@@ -13,6 +13,8 @@ struct HandlerContext: Sendable {
     let topics: TopicLifecycle
     let producerIds: ProducerIdAllocator
     let groups: GroupCoordinatorRuntime
+    /// Where fetches wait for the disk instead of the event loop.
+    let logReads: LogReadPool
     let logger: Logger
 
     init(broker: Broker) {
@@ -24,6 +26,7 @@ struct HandlerContext: Sendable {
         topics = broker.topics
         producerIds = broker.producerIds
         groups = broker.groups
+        logReads = broker.logReads
         logger = broker.logger
     }
 }

@@ -7,9 +7,17 @@ import RunnelStorage
 /// Produce v0 is advertised), served from v3: v0-2 carry the old message formats, which every
 /// partition refuses with UNSUPPORTED_VERSION.
 ///
-/// Each partition's record set must be exactly one RecordBatch v2. Its header and CRC are
-/// checked, not its records: the bytes are stored as the producer compressed them unless the
-/// topic's compression.type or message.timestamp.type asks the broker to rewrite the batch.
+/// Each partition's record set must be exactly one RecordBatch v2. Its header, CRC and every
+/// record are checked (`RecordBatch.validateRecords`, as Kafka's LogValidator does), so that
+/// nothing a consumer cannot read is stored; the bytes are stored as the producer compressed them
+/// unless the topic's compression.type or message.timestamp.type asks the broker to rewrite the
+/// batch (`BatchRewriter`).
+///
+/// Checking an uncompressed batch is a scan over its bytes and runs where the request does, on
+/// the connection's event loop. Decompressing or recompressing more than `inlineWorkBytes` runs
+/// on the global concurrent executor instead, so that a batch of millions of records does not
+/// stall the other connections of that loop; the connection itself waits for it (its requests
+/// are answered in order), and the partitions of one request are still appended in order.
 struct ProduceHandler: APIHandler {
     let versions: ClosedRange<Int16> = 0...11
     let context: HandlerContext
@@ -40,7 +48,7 @@ struct ProduceHandler: APIHandler {
                     continue
                 }
                 let topicPartition = TopicPartition(topic: topic.name, partition: data.index)
-                if let pending = produce(
+                if let pending = await produce(
                     data.records, to: topicPartition, acks: request.acks, settings: settings, version: requestContext.apiVersion,
                     into: &partitionResponse) {
                     pendingSyncs.append(pending)
@@ -64,14 +72,16 @@ struct ProduceHandler: APIHandler {
         }
     }
 
-    /// Appended but not made durable: the producer must not take it as acknowledged.
+    /// Appended but not made durable: the producer must not take it as acknowledged. A failed
+    /// fsync takes the log directory offline, hence KAFKA_STORAGE_ERROR (retriable: the producer
+    /// tries again, and gets it until a restart has recovered the directory).
     private static func markUnsynced(_ partitions: Set<TopicPartition>, in response: inout ProduceResponse) {
         for topicIndex in response.responses.indices {
             let name = response.responses[topicIndex].name
             for index in response.responses[topicIndex].partitionResponses.indices
             where partitions.contains(TopicPartition(topic: name, partition: response.responses[topicIndex].partitionResponses[index].index)) {
-                response.responses[topicIndex].partitionResponses[index].errorCode = KafkaErrorCode.unknownServerError.rawValue
-                response.responses[topicIndex].partitionResponses[index].errorMessage = "The append could not be made durable (fsync failed)."
+                response.responses[topicIndex].partitionResponses[index].errorCode = KafkaErrorCode.kafkaStorageError.rawValue
+                response.responses[topicIndex].partitionResponses[index].errorMessage = "The append could not be made durable (fsync failed; the log directory is offline)."
             }
         }
     }
@@ -80,11 +90,18 @@ struct ProduceHandler: APIHandler {
     private func produce(
         _ records: ByteBuffer?, to topicPartition: TopicPartition, acks: Int16, settings: TopicConfigSchema.ProduceSettings,
         version: Int16, into response: inout PartitionResponse
-    ) -> ReplicaManager.PendingSync? {
+    ) async -> ReplicaManager.PendingSync? {
         func fail(_ code: KafkaErrorCode, _ message: String) -> ReplicaManager.PendingSync? {
             response.errorCode = code.rawValue
             response.errorMessage = message
             return nil
+        }
+        func fail(_ error: RecordBatchError) -> ReplicaManager.PendingSync? {
+            // Produce v8+ names the record at fault (KIP-467); older versions only see the message.
+            if let index = error.recordIndex {
+                response.recordErrors = [.init(batchIndex: Int32(clamping: index), batchIndexErrorMessage: error.detail)]
+            }
+            return fail(error.kafkaErrorCode, error.description)
         }
         // Exactly one whole batch (Produce v3+).
         var batches = RecordSet(records ?? ByteBuffer()).makeIterator()
@@ -99,20 +116,24 @@ struct ProduceHandler: APIHandler {
             batch = try RecordBatch(validating: bytes)
             try batch.validateAsProduced()
         } catch {
-            return fail(error.kafkaErrorCode, error.description)
+            return fail(error)
         }
         if batch.compression == .zstd, version < 7 {
             return fail(.unsupportedCompressionType, "zstd needs Produce v7 or later.")
         }
-        let now = PartitionLog.wallClockMilliseconds()
         do {
-            batch = try BatchRewriter.applyTopicPolicy(
-                to: batch, compression: settings.compression, logAppendTime: settings.logAppendTime ? now : nil,
-                maxDecompressedBytes: max(settings.maxMessageBytes, RecordBatch.defaultMaxDecompressedBytes))
+            batch = try await Self.validateAndRewrite(
+                batch, settings: settings, logAppendTime: settings.logAppendTime ? PartitionLog.wallClockMilliseconds() : nil)
         } catch let error as RecordBatchError {
-            return fail(error.kafkaErrorCode, error.description)
+            return fail(error)
         } catch {
             return fail(.corruptMessage, "\(error)")
+        }
+        // A recompressed batch is checked again, as Kafka does after it rebuilt one.
+        guard batch.bytes.readableBytes <= settings.maxMessageBytes else {
+            return fail(
+                .messageTooLarge,
+                "Recompressed as \(batch.compression), the batch of \(batch.bytes.readableBytes) bytes exceeds max.message.bytes \(settings.maxMessageBytes).")
         }
         let (outcome, pending) = context.replicas.appendAsLeader(
             batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas)
@@ -124,6 +145,42 @@ struct ProduceHandler: APIHandler {
             return pending
         case .failed(let code, let message):
             return fail(code, message)
+        }
+    }
+
+    /// Decompressed or recompressed bytes up to which checking and rewriting a batch is cheap
+    /// enough (well under a millisecond for lz4, zstd and snappy, a few for gzip) to do on the
+    /// event loop rather than pay two thread hops.
+    static let inlineWorkBytes = 256 * 1024
+
+    /// Checks every record of `batch` within the topic's limits and applies the topic's rewrite
+    /// policy. Small work runs here; larger work hops to the global concurrent executor. For a
+    /// compressed batch the size is known only once decompressed: it is first tried under the
+    /// inline cap, and a batch that inflates past it is done again off the loop (the wasted work
+    /// is bounded by the cap).
+    static func validateAndRewrite(
+        _ batch: RecordBatch, settings: TopicConfigSchema.ProduceSettings, logAppendTime: Int64?
+    ) async throws -> RecordBatch {
+        let limits = RecordBatchLimits(maxMessageBytes: settings.maxMessageBytes)
+        @Sendable func work(_ limits: RecordBatchLimits) throws -> RecordBatch {
+            let validated = try batch.validateRecords(limits: limits)
+            return try BatchRewriter.applyTopicPolicy(
+                to: batch, validated: validated, compression: settings.compression, logAppendTime: logAppendTime)
+        }
+        func offTheEventLoop() async throws -> RecordBatch {
+            try await withTaskExecutorPreference(globalConcurrentExecutor) { try work(limits) }
+        }
+        if batch.compression == .none {
+            var recompresses = false
+            if case .some(.some(let codec)) = settings.compression, codec != .none { recompresses = true }
+            guard recompresses, batch.bytes.readableBytes > inlineWorkBytes else { return try work(limits) }
+            return try await offTheEventLoop()
+        }
+        let inline = limits.capping(decompressedBytes: inlineWorkBytes)
+        do {
+            return try work(inline)
+        } catch let error as RecordBatchError where error.code == .decompressedTooLarge && inline != limits {
+            return try await offTheEventLoop()
         }
     }
 }

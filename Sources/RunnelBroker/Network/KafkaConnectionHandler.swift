@@ -27,12 +27,24 @@ public protocol KafkaRequestProcessor: Sendable {
 /// NetworkClient checks correlation ids in sequence), so a long-polling fetch must not be
 /// overtaken by a later request's response on the same connection. A request whose outcome is
 /// `.later` frees the connection for the next one; its answer keeps its place in `answers`.
+///
+/// When the connection closes, the tasks of its requests are cancelled: a long-polling fetch
+/// stops waiting instead of outliving its connection. Produce requests already read still run
+/// (unanswered); other requests not yet started are dropped. Each frame's bytes were reserved in the
+/// broker's RequestMemoryPool by RequestFrameDecoder; they are released once the request has
+/// been processed (or dropped unprocessed at close). A connection idle for
+/// `connections.max.idle.ms` (IdleStateHandler's event) is closed.
+///
+/// Event-loop bound: every method and the state run on the connection's event loop; request
+/// tasks run there too (EventLoopTaskExecutor) and touch the handler only through NIOLoopBound.
 final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = IOData
 
     private let processor: any KafkaRequestProcessor
     private let registry: ConnectionRegistry
+    private let gate: ReadGate
+    private let pool: RequestMemoryPool
     private let logger: Logger
     private var pending: [ByteBuffer] = []
     private var busy = false
@@ -44,12 +56,17 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private static let maxWaitingAnswers = 8
     private var closed = false
     private var client = "unknown"
-    /// Frames queued beyond this stop reads until the queue drains (back-pressure).
+    /// Frames queued beyond this stop reads until the queue drains to half (back-pressure).
     private static let maxQueuedFrames = 64
+    /// The tasks of requests not yet answered, by request number, to cancel at close.
+    private var running: [Int: Task<Void, Never>] = [:]
+    private var requestsStarted = 0
 
-    init(processor: any KafkaRequestProcessor, registry: ConnectionRegistry, logger: Logger) {
+    init(processor: any KafkaRequestProcessor, registry: ConnectionRegistry, gate: ReadGate, pool: RequestMemoryPool, logger: Logger) {
         self.processor = processor
         self.registry = registry
+        self.gate = gate
+        self.pool = pool
         self.logger = logger
     }
 
@@ -60,14 +77,39 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         pending.append(unwrapInboundIn(data))
-        if pending.count >= Self.maxQueuedFrames { context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
+        if pending.count >= Self.maxQueuedFrames { gate.hold(.queuedFrames) }
         processNext(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        pending.removeAll()
+        // Produce requests already read are still appended, unanswered: an acks=0 producer that
+        // closes right after sending counts on it, and Kafka handles every request it has read.
+        // Every other request read but not started is dropped.
+        let dropped = pending.filter { !Self.isProduce($0) }
+        pool.release(dropped.reduce(0) { $0 + $1.readableBytes })
+        pending.removeAll { !Self.isProduce($0) }
+        if !running.isEmpty {
+            logger.debug("connection from \(client) closed: cancelling \(running.count) requests in flight")
+            for task in running.values { task.cancel() }
+        }
+        processNext(context: context)
         context.fireChannelInactive()
+    }
+
+    /// Whether a request frame is a Produce (api key 0, the frame's first two bytes).
+    private static func isProduce(_ frame: ByteBuffer) -> Bool {
+        frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int16.self) == 0
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
+            logger.debug("closing connection from \(client): idle for connections.max.idle.ms")
+            closed = true
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -82,22 +124,32 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        guard !busy, !closed, !pending.isEmpty, waiting < Self.maxWaitingAnswers else { return }
+        // After close only Produce frames remain in `pending` (channelInactive); they still run.
+        guard !busy, !pending.isEmpty, waiting < Self.maxWaitingAnswers else { return }
         busy = true
         let frame = pending.removeFirst()
-        if pending.count == Self.maxQueuedFrames / 2 { context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+        if pending.count <= Self.maxQueuedFrames / 2 { gate.release(.queuedFrames) }
         let processor = processor
         let client = client
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let registry = registry
+        let pool = pool
+        let frameSize = frame.readableBytes
+        let number = requestsStarted
+        requestsStarted += 1
         registry.requestStarted()
         let executor = taskExecutor(for: context.eventLoop)
-        Task(executorPreference: executor) {
+        // The task first runs after this method returns (the executor enqueues it on this
+        // loop), so it is in `running` before it can remove itself.
+        running[number] = Task(executorPreference: executor) {
             let outcome = await processor.process(frame: frame, client: client)
+            // The request has been read and handled: its bytes leave the pool.
+            pool.release(frameSize)
             // Still on the connection's event loop: finish without another hop.
             let (handler, context) = loopBound.value
             guard case .later(let rest) = outcome else {
                 registry.requestFinished()
+                handler.running[number] = nil
                 handler.finish(outcome, context: context)
                 return
             }
@@ -107,6 +159,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             let final = await rest()
             registry.requestFinished()
             let (sameHandler, sameContext) = loopBound.value
+            sameHandler.running[number] = nil
             sameHandler.fill(slot, with: final, context: sameContext)
         }
     }
@@ -128,7 +181,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func fill(_ slot: Int, with outcome: RequestOutcome, context: ChannelHandlerContext) {
         waiting -= 1
-        guard !closed else { return }
+        guard !closed else { return processNext(context: context) }
         answers[slot - answersBase] = outcome
         flushAnswers(context: context)
         processNext(context: context)
@@ -136,7 +189,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func finish(_ outcome: RequestOutcome, context: ChannelHandlerContext) {
         busy = false
-        guard !closed else { return }
+        guard !closed else { return processNext(context: context) }
         answers.append(outcome)
         flushAnswers(context: context)
         processNext(context: context)
@@ -149,7 +202,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             answersBase += 1
             switch outcome {
             case .respond(let response):
-                write(response, context: context)
+                guard write(response, context: context) else { return }
             case .noResponse, .later:
                 break
             case .close(let reason):
@@ -161,8 +214,20 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func write(_ response: KafkaResponse, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.byteBuffer(response.framePrefix(allocator: context.channel.allocator))), promise: nil)
+    /// Writes one response; false (and the connection closes) if it cannot be framed.
+    private func write(_ response: KafkaResponse, context: ChannelHandlerContext) -> Bool {
+        let prefix: ByteBuffer
+        do {
+            prefix = try response.framePrefix(allocator: context.channel.allocator)
+        } catch {
+            // A handler answered more than a frame can carry; the client cannot be told
+            // anything in order any more, so the connection goes (the broker stays up).
+            logger.error("closing connection from \(client): response to correlation id \(response.correlationId): \(error)")
+            closed = true
+            context.close(promise: nil)
+            return false
+        }
+        context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
         for part in response.parts {
             switch part {
             case .bytes(let buffer):
@@ -172,5 +237,6 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         context.flush()
+        return true
     }
 }

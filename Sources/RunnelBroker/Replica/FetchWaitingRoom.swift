@@ -5,6 +5,10 @@ import Synchronization
 /// Where long-polling fetches wait (Kafka's delayed-fetch purgatory). A fetch that has less
 /// than `min.bytes` waits here; every append wakes the fetches watching its partition at once,
 /// so a consumer hears about new data in the time it takes to append, not at `max.wait.ms`.
+/// A waiting fetch whose task is cancelled (its connection closed) leaves at once.
+///
+/// Thread-safe: fetches on every event loop wait and appends notify; waiters are behind a
+/// mutex and resumed after it is dropped.
 final class FetchWaitingRoom: Sendable {
     private struct Waiter {
         var partitions: Set<TopicPartition>
@@ -19,6 +23,9 @@ final class FetchWaitingRoom: Sendable {
     private let appends = Atomic<UInt64>(0)
 
     var appendCount: UInt64 { appends.load(ordering: .sequentiallyConsistent) }
+
+    /// Fetches waiting now (tests watch it to know a fetch has started or stopped waiting).
+    var waitingFetches: Int { waiters.withLock { $0.count } }
 
     /// Waits until one of `partitions` gets an append, or `timeout` passes; returns at once if
     /// any append happened since `appendCount` was `seen`.

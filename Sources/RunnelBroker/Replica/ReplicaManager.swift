@@ -12,11 +12,29 @@ public final class ReplicaManager: Sendable {
     let waitingRoom = FetchWaitingRoom()
     private let partitions = Mutex<[TopicPartition: Partition]>([:])
     private let logger: Logger
+    /// One line per partition per interval for storage failures that repeat on every request
+    /// (a full disk, an offline directory), with the count of lines held back.
+    private let storageFailureLog: LogLineRateLimiter
 
-    init(brokerId: Int32, logManager: LogManager, logger: Logger) {
+    init(brokerId: Int32, logManager: LogManager, logger: Logger, storageFailureLogIntervalMs: Int64 = 10_000) {
         self.brokerId = brokerId
         self.logManager = logManager
         self.logger = logger
+        storageFailureLog = LogLineRateLimiter(intervalMilliseconds: storageFailureLogIntervalMs)
+        let waitingRoom = waitingRoom
+        logManager.directoryFailures.addListener { directory, reason in
+            logger.error(
+                "log directory \(directory) is offline: \(reason). Its partitions answer KAFKA_STORAGE_ERROR until the broker restarts and recovers them.")
+            // Long polls on its partitions answer now, with the error.
+            waitingRoom.wakeAll()
+        }
+    }
+
+    /// Logs a storage failure of `operation` on `partition`, rate-limited per partition.
+    func logStorageFailure(_ error: StorageError, _ operation: String, _ partition: TopicPartition) {
+        guard let heldBack = storageFailureLog.admit(operation + " " + partition.description) else { return }
+        let suffix = heldBack > 0 ? " (\(heldBack) more like it in the last \(storageFailureLog.intervalMilliseconds / 1000) s not logged)" : ""
+        logger.error("\(operation) \(partition) failed: \(error)\(suffix)")
     }
 
     public func partition(_ topicPartition: TopicPartition) -> Partition? {
@@ -48,12 +66,24 @@ public final class ReplicaManager: Sendable {
     }
 
     func removePartitions(of topic: TopicMetadata) throws {
-        for index in 0..<topic.partitionCount {
-            let topicPartition = TopicPartition(topic: topic.name, partition: index)
+        try removePartitions(topic: topic.name, indices: 0..<topic.partitionCount)
+    }
+
+    /// Stops hosting the partitions and deletes their logs; partitions not hosted are skipped.
+    /// Goes on past a failure (a rollback must remove all it can) and rethrows the first.
+    func removePartitions(topic: String, indices: Range<Int32>) throws {
+        var firstError: (any Error)?
+        for index in indices {
+            let topicPartition = TopicPartition(topic: topic, partition: index)
             partitions.withLock { _ = $0.removeValue(forKey: topicPartition) }
-            try logManager.deleteLog(for: topicPartition)
+            do {
+                try logManager.deleteLog(for: topicPartition)
+            } catch {
+                firstError = firstError ?? error
+            }
             waitingRoom.notifyAppend(to: topicPartition)
         }
+        if let firstError { throw firstError }
     }
 
     public enum AppendOutcome: Sendable {
@@ -79,22 +109,34 @@ public final class ReplicaManager: Sendable {
     ) -> (AppendOutcome, PendingSync?) {
         guard let partition = partition(topicPartition) else { return (Self.notHosted, nil) }
         let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
-        guard case .appended(let result, _) = written, acks != 0, partition.log.config.syncsBeforeAcknowledge else { return (written, nil) }
-        return (written, PendingSync(topicPartition: topicPartition, log: partition.log, offset: result.nextOffset))
+        guard case .appended(let result, _) = written, partition.log.config.syncsBeforeAcknowledge else { return (written, nil) }
+        let pending = PendingSync(topicPartition: topicPartition, log: partition.log, offset: result.nextOffset)
+        guard acks != 0 else {
+            // No one waits for an acks=0 append, but consumers see it only once it is durable
+            // (the high watermark moves at the fsync), so its fsync must run all the same.
+            Task { _ = await self.waitUntilDurable([pending]) }
+            return (written, nil)
+        }
+        return (written, pending)
     }
 
     /// Waits for every pending fsync at once; returns the partitions whose fsync failed.
+    /// Each fsync that succeeds has moved its log's high watermark: the fetches waiting on that
+    /// partition are woken here, not at the append.
     func waitUntilDurable(_ pending: [PendingSync]) async -> Set<TopicPartition> {
         guard !pending.isEmpty else { return [] }
-        let logger = logger
         return await withTaskGroup(of: TopicPartition?.self) { group in
             for sync in pending {
                 group.addTask {
                     do {
                         try await sync.log.waitUntilDurable(sync.offset)
+                        self.waitingRoom.notifyAppend(to: sync.topicPartition)
                         return nil
+                    } catch let error as StorageError {
+                        self.logStorageFailure(error, "fsync of", sync.topicPartition)
+                        return sync.topicPartition
                     } catch {
-                        logger.error("fsync of \(sync.topicPartition) failed: \(error)")
+                        self.logger.error("fsync of \(sync.topicPartition) failed: \(error)")
                         return sync.topicPartition
                     }
                 }
@@ -127,12 +169,19 @@ public final class ReplicaManager: Sendable {
         do {
             let result = try partition.log.append(batch, leaderEpoch: partition.leaderEpoch)
             if !result.isDuplicate {
+                // Under fsync-before-acknowledge the log keeps the high watermark at the durable
+                // offset; it moves (and fetches are woken) when the fsync completes.
                 partition.log.updateHighWatermark(result.nextOffset)
-                waitingRoom.notifyAppend(to: topicPartition)
+                if !partition.log.config.syncsBeforeAcknowledge { waitingRoom.notifyAppend(to: topicPartition) }
             }
             return .appended(result, logStartOffset: partition.log.offsets.logStartOffset)
         } catch let error as ProducerStateError {
             return .failed(error.kafkaErrorCode, error.detail)
+        } catch let error as StorageError where error.isStorageFailure {
+            // Disk full, I/O error, offline directory: retriable for clients, and the same line
+            // for every append while it lasts, so logged once per partition per interval.
+            logStorageFailure(error, "append to", topicPartition)
+            return .failed(.kafkaStorageError, error.detail)
         } catch let error as StorageError where error.code == .batchTooLarge {
             return .failed(.recordListTooLarge, error.detail)
         } catch {

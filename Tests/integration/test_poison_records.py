@@ -1,0 +1,71 @@
+"""Issue 11 items 2-4: batches with a valid CRC but records no consumer can read are refused with
+INVALID_RECORD and not stored; a compressed batch of millions of tiny records is refused on a
+recompressing topic without the broker's memory following it."""
+import subprocess
+
+from kafka_wire import (Connection, list_offsets_latest, metadata_request_v1, parse_produce_response_v3,
+                        produce_request_v3, produce_request_v7, raw_batch, raw_record, zigzag_varint)
+
+
+def create(broker, topic):
+    conn = Connection(broker)
+    conn.send(metadata_request_v1([topic]))  # auto-creates the topic
+    assert conn.receive() is not None
+    conn.close()
+
+
+def test_malformed_records_are_refused_and_not_stored(broker):
+    create(broker, "poison")
+    conn = Connection(broker)
+    good = raw_batch(raw_record(0, b"first") + raw_record(1, b"second"), 2)
+    conn.send(produce_request_v3("poison", 0, good))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, 0)]
+    body = raw_record(0)[1:]
+    poisons = {
+        "length 1,000,000": raw_batch(zigzag_varint(1_000_000) + body, 1),
+        "negative length": raw_batch(zigzag_varint(-5) + body, 1),
+        "garbage length": raw_batch(b"\xff" * 6 + body, 1),
+        "wrong count": raw_batch(raw_record(0) + raw_record(1), 3),
+        "offset deltas out of order": raw_batch(raw_record(0) + raw_record(2) + raw_record(1), 3),
+        "garbage inside zstd": raw_batch(bytes(range(256)) * 2, 1, codec=4),
+        "garbage inside gzip": raw_batch(bytes(range(256)) * 2, 1, codec=1),
+        "control batch": raw_batch(raw_record(0), 1, attributes=0x20),
+        "transactional without producer id": raw_batch(raw_record(0), 1, attributes=0x10),
+    }
+    for index, (name, batch) in enumerate(poisons.items()):
+        conn.send(produce_request_v7("poison", 0, batch, correlation_id=10 + index))
+        assert parse_produce_response_v3(conn.receive()) == [(0, 87, -1)], name  # INVALID_RECORD
+    assert list_offsets_latest(conn, "poison", 0) == 2  # nothing stored
+    conn.send(produce_request_v3("poison", 0, raw_batch(raw_record(0, b"third"), 1), correlation_id=99))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, 2)]
+    conn.close()
+    result = subprocess.run(["kcat", "-b", broker.bootstrap, "-t", "poison", "-C", "-e", "-o", "beginning", "-f", "%o %s\n"],
+                            capture_output=True, timeout=20)
+    assert result.stdout.decode().splitlines() == ["0 first", "1 second", "2 third"], result.stderr
+
+
+def test_a_zstd_batch_of_millions_of_tiny_records_is_refused_with_bounded_memory(broker):
+    create(broker, "bomb")
+    conn = Connection(broker)
+    count = 9_600_000
+    import struct
+    import zstandard
+    from kafka.record.util import calc_crc32c
+    # 9.6 M records whose offset deltas count up: generated in chunks, compressed in one frame.
+    compressor = zstandard.ZstdCompressor().compressobj()
+    parts = []
+    for start in range(0, count, 100_000):
+        parts.append(compressor.compress(b"".join(raw_record(i, b"") for i in range(start, min(count, start + 100_000)))))
+    parts.append(compressor.flush())
+    compressed = b"".join(parts)
+    after_crc = struct.pack(">hiqqqhii", 4, count - 1, 0, 0, -1, -1, -1, count) + compressed
+    batch = struct.pack(">qiibI", 0, 9 + len(after_crc), -1, 2, calc_crc32c(after_crc)) + after_crc
+    conn.send(produce_request_v7("bomb", 0, batch))
+    (partition, error, offset), = parse_produce_response_v3(conn.receive())
+    assert error == 10 and offset == -1  # MESSAGE_TOO_LARGE: more records than a batch may hold
+    with open(f"/proc/{broker.broker_pid()}/status") as status:
+        hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    assert hwm_kb < 300 * 1024, hwm_kb
+    conn.send(produce_request_v3("bomb", 0, raw_batch(raw_record(0, b"after"), 1), correlation_id=5))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, 0)]
+    conn.close()
