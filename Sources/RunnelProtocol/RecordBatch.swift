@@ -16,7 +16,8 @@ public struct RecordBatch: Sendable {
     /// `RecordBatchLimits.readable` where it reads what it stored.
     public static let defaultMaxDecompressedBytes = RecordBatchLimits.minimumDecompressedBytes
 
-    /// Checks `bytes` as one complete batch: length, magic, CRC, codec and record count.
+    /// Checks `bytes` as one complete batch: length, magic, CRC, offset range, codec and record
+    /// count.
     public init(validating bytes: ByteBuffer) throws(RecordBatchError) {
         let header = try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
         guard header.totalSize >= RecordBatchHeader.size else {
@@ -32,6 +33,12 @@ public struct RecordBatch: Sendable {
         let computed = bytes.recordBatchChecksum()
         guard computed == header.crc else {
             throw RecordBatchError(.crcMismatch, "stored CRC \(header.crc), computed \(computed)")
+        }
+        // Every offset the batch covers, and the one after it, must be a valid offset: the
+        // rest of the code computes `lastOffset + 1` without checking.
+        guard header.hasValidOffsetRange else {
+            throw RecordBatchError(
+                .invalidOffsetRange, "baseOffset \(header.baseOffset) with lastOffsetDelta \(header.lastOffsetDelta) is out of range")
         }
         guard let codec = header.attributes.compression else {
             throw RecordBatchError(.unknownCompressionCodec, "compression id \(header.attributes.rawValue & 0x07)")

@@ -15,6 +15,9 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
         public static let crcMismatch = Code("crcMismatch")
         /// Compression bits 5-7, which no codec uses.
         public static let unknownCompressionCodec = Code("unknownCompressionCodec")
+        /// baseOffset is negative, lastOffsetDelta is negative, or the batch's last offset + 1
+        /// does not fit in 64 bits (baseOffset is outside the CRC: damage on disk can reach it).
+        public static let invalidOffsetRange = Code("invalidOffsetRange")
         /// recordsCount disagrees with lastOffsetDelta or with the records present.
         public static let invalidRecordCount = Code("invalidRecordCount")
         /// A record inside the batch does not parse, or bytes trail the last record.
@@ -61,7 +64,7 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
     /// CORRUPT_MESSAGE, which would make librdkafka retry a poison batch until it times out.
     public var kafkaErrorCode: KafkaErrorCode {
         switch code {
-        case .unsupportedMagic, .invalidRecordCount, .malformedRecord, .invalidOffsetDelta, .invalidTimestamp,
+        case .unsupportedMagic, .invalidRecordCount, .invalidOffsetRange, .malformedRecord, .invalidOffsetDelta, .invalidTimestamp,
              .decompressionFailed, .controlBatchFromClient, .invalidProducerFields:
             .invalidRecord
         case .decompressedTooLarge, .tooManyRecords: .messageTooLarge

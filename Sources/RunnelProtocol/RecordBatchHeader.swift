@@ -45,7 +45,14 @@ public struct RecordBatchHeader: Hashable, Sendable {
     public var recordsCount: Int32
 
     public var totalSize: Int { Int(batchLength) + Self.logOverhead }
+    /// Traps unless `hasValidOffsetRange`: every batch read from a producer or from disk is
+    /// checked for it first (`RecordBatch(validating:)`, SegmentScanner).
     public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    /// Whether every offset of the batch, and the one after its last, is a valid offset:
+    /// baseOffset lies outside the CRC, so damage on disk can make it anything.
+    public var hasValidOffsetRange: Bool {
+        baseOffset >= 0 && lastOffsetDelta >= 0 && baseOffset <= Int64.max - 1 - Int64(lastOffsetDelta)
+    }
     /// The sequence of the last record (sequences wrap at Int32.max to 0).
     public var lastSequence: Int32 {
         baseSequence < 0 ? -1 : Int32((Int64(baseSequence) + Int64(lastOffsetDelta)) % (Int64(Int32.max) + 1))

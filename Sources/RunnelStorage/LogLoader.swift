@@ -13,6 +13,12 @@
 /// to a `.corrupt` file that is never loaded or deleted (SegmentDamage), and every cut is
 /// reported in `Loaded.damage` for the broker to log as an error.
 ///
+/// A recovery point past the end of the loaded log (a checkpoint that claims more is durable
+/// than the files hold: files lost or replaced) is not trusted: after an unclean shutdown every
+/// segment is then recovered, not only those from the recovery point on, and a warning says so.
+/// Kafka only lowers the recovery point to the log end there, and would serve a damaged
+/// segment below it unchecked.
+///
 /// Only the last segment is left open; the loader closes the others once loaded (they reopen
 /// on first read, see LogSegment), after fsyncing those it recovered.
 enum LogLoader {
@@ -23,9 +29,30 @@ enum LogLoader {
         var recoveredSegments: Int
         /// Every cut, segment by segment.
         var damage: [SegmentDamage]
+        /// Set when the recovery point was past the log end and everything was recovered.
+        var distrustedRecoveryPoint: Int64?
     }
 
     static func load(
+        directory: String, config: LogConfig, recoveryPoint: Int64, logStartOffset: Int64, hadCleanShutdown: Bool
+    ) throws(StorageError) -> Loaded {
+        let loaded = try loadSegments(
+            directory: directory, config: config, recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
+            hadCleanShutdown: hadCleanShutdown)
+        guard !hadCleanShutdown, let end = loaded.segments.last?.nextOffset, end < recoveryPoint,
+              loaded.recoveredSegments < loaded.segments.count
+        else { return loaded }
+        for segment in loaded.segments { segment.closeFiles() }
+        var everything = try loadSegments(
+            directory: directory, config: config, recoveryPoint: Int64.min, logStartOffset: logStartOffset, hadCleanShutdown: false)
+        // The first pass's cuts are on disk already; the second pass saw the files after them.
+        everything.damage = loaded.damage + everything.damage
+        everything.truncatedBytes += loaded.truncatedBytes
+        everything.distrustedRecoveryPoint = recoveryPoint
+        return everything
+    }
+
+    private static func loadSegments(
         directory: String, config: LogConfig, recoveryPoint: Int64, logStartOffset: Int64, hadCleanShutdown: Bool
     ) throws(StorageError) -> Loaded {
         try FileSystem.makeDirectory(directory)

@@ -117,7 +117,10 @@ public final class PartitionLog: Sendable {
         groupCommit = GroupCommit(durableOffset: durable, label: topicPartition.description)
         self.recoveredBytes = loaded.truncatedBytes
         damage = loaded.damage
-        startupProblems = loaded.damage.map { StartupProblem(.error, $0.description) } + [epochProblem].compactMap { $0 }
+        let distrusted = loaded.distrustedRecoveryPoint.map {
+            StartupProblem(.warning, "\(directory): recovery point \($0) is past the log end \(logEnd); recovered every segment")
+        }
+        startupProblems = loaded.damage.map { StartupProblem(.error, $0.description) } + [distrusted, epochProblem].compactMap { $0 }
     }
 
     /// Bytes recovery truncated at start-up (torn or corrupt tails).
@@ -175,6 +178,11 @@ public final class PartitionLog: Sendable {
                 throw StorageError(.batchTooLarge, "batch of \(size) bytes exceeds segment.bytes \(state.config.segmentBytes)")
             }
             let baseOffset = state.logEndOffset
+            // lastOffset + 1 becomes the log end offset: it must fit (a validated batch has
+            // lastOffsetDelta >= 0).
+            guard baseOffset <= Int64.max - 1 - Int64(batch.header.lastOffsetDelta) else {
+                throw StorageError(.offsetsExhausted, "log end offset \(baseOffset) leaves no room for \(batch.header.recordsCount) records")
+            }
             let lastOffset = baseOffset + Int64(batch.header.lastOffsetDelta)
             rolled = try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
 

@@ -72,6 +72,10 @@ struct SegmentScanner {
                     guard header.magic == RecordBatchHeader.currentMagic else {
                         return .invalidBatch(position: cursor, reason: "magic \(header.magic)")
                     }
+                    guard header.hasValidOffsetRange else {
+                        return .invalidBatch(
+                            position: cursor, reason: "offsets \(header.baseOffset) + \(header.lastOffsetDelta) out of range")
+                    }
                 }
             } catch {
                 return .invalidBatch(position: cursor, reason: error.description)

@@ -13,6 +13,9 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let io = Code("io")
         /// The requested offset is outside [log start offset, log end offset].
         public static let offsetOutOfRange = Code("offsetOutOfRange")
+        /// The log's next offsets would pass Int64.max (only a log whose files were named near
+        /// it gets there): refused, never wrapped.
+        public static let offsetsExhausted = Code("offsetsExhausted")
         /// A batch is larger than a segment may hold.
         public static let batchTooLarge = Code("batchTooLarge")
         /// A file on disk is not in the format this version writes.
