@@ -45,17 +45,24 @@ def test_malformed_records_are_refused_and_not_stored(broker):
 
 
 def test_a_zstd_batch_of_millions_of_tiny_records_is_refused_with_bounded_memory(broker):
-    create(broker, "bomb")
+    # An lz4 topic recompresses every zstd batch: before the fix the broker built all 9 M
+    # records in memory (about 80 bytes each) on its event loop. 9 M seven-byte records
+    # inflate to 63 MB, under the 64 MiB decompression bound, so only the record-count bound
+    # (RecordBatchLimits) refuses them.
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("bomb", num_partitions=1, replication_factor=1,
+                                  config={"compression.type": "lz4"})])["bomb"].result(10)
     conn = Connection(broker)
-    count = 9_600_000
+    count = 9_000_000
     import struct
     import zstandard
     from kafka.record.util import calc_crc32c
-    # 9.6 M records whose offset deltas count up: generated in chunks, compressed in one frame.
+    # Seven-byte records (all with offset delta 0, as in the report: the record count is
+    # checked before any record is read), compressed in one frame.
     compressor = zstandard.ZstdCompressor().compressobj()
-    parts = []
-    for start in range(0, count, 100_000):
-        parts.append(compressor.compress(b"".join(raw_record(i, b"") for i in range(start, min(count, start + 100_000)))))
+    chunk = raw_record(0, b"") * 100_000
+    parts = [compressor.compress(chunk) for _ in range(count // 100_000)]
     parts.append(compressor.flush())
     compressed = b"".join(parts)
     after_crc = struct.pack(">hiqqqhii", 4, count - 1, 0, 0, -1, -1, -1, count) + compressed
