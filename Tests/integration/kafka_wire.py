@@ -109,7 +109,8 @@ def raw_record(offset_delta, value=b"v", timestamp_delta=0, length=None):
     return (length if length is not None else zigzag_varint(len(body))) + body
 
 
-def raw_batch(section, count, codec=0, attributes=0, producer_id=-1, base_sequence=-1, base_timestamp=1_700_000_000_000):
+def raw_batch(section, count, codec=0, attributes=0, producer_id=-1, base_sequence=-1, base_timestamp=1_700_000_000_000,
+              max_timestamp=None):
     """A RecordBatch v2 around `section` (compressed here with `codec`), with a correct CRC."""
     from kafka.record.util import calc_crc32c
     if codec == 4:
@@ -118,7 +119,8 @@ def raw_batch(section, count, codec=0, attributes=0, producer_id=-1, base_sequen
     elif codec == 1:
         import gzip
         section = gzip.compress(section)
-    after_crc = struct.pack(">hiqqqhii", codec | attributes, count - 1, base_timestamp, base_timestamp,
+    after_crc = struct.pack(">hiqqqhii", codec | attributes, count - 1, base_timestamp,
+                            base_timestamp if max_timestamp is None else max_timestamp,
                             producer_id, -1 if producer_id < 0 else 0, base_sequence, count) + section
     crc = calc_crc32c(after_crc)
     return struct.pack(">qiibI", 0, 4 + 1 + 4 + len(after_crc), -1, 2, crc) + after_crc
@@ -131,14 +133,56 @@ def produce_request_v7(topic, partition, records, acks=1, correlation_id=3):
     return frame(header(0, 7, correlation_id) + body)
 
 
-def list_offsets_latest(conn, topic, partition, correlation_id=9):
-    """The log end offset by ListOffsets v1 (timestamp -1)."""
-    body = struct.pack(">i", -1) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) + struct.pack(">iq", partition, -1)
+def produce_request_v8(topic, partition, records, acks=1, correlation_id=3):
+    """Produce v8: the request is v7's; the response adds record_errors and error_message."""
+    body = string(None) + struct.pack(">hi", acks, 10_000) + struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", 1) + struct.pack(">ii", partition, len(records)) + records
+    return frame(header(0, 8, correlation_id) + body)
+
+
+def parse_produce_response_v8(payload):
+    """[(partition, error_code, base_offset, [(batch_index, message)], error_message)] of the one topic."""
+    def nullable_string(offset):
+        (length,) = struct.unpack_from(">h", payload, offset)
+        if length < 0:
+            return None, offset + 2
+        return payload[offset + 2:offset + 2 + length].decode(), offset + 2 + length
+
+    offset = 4 + 4
+    (name_length,) = struct.unpack_from(">h", payload, offset)
+    offset += 2 + name_length
+    (count,) = struct.unpack_from(">i", payload, offset)
+    offset += 4
+    results = []
+    for _ in range(count):
+        partition, error, base_offset, _append_time, _log_start = struct.unpack_from(">ihqqq", payload, offset)
+        offset += 30
+        (error_count,) = struct.unpack_from(">i", payload, offset)
+        offset += 4
+        record_errors = []
+        for _ in range(error_count):
+            (batch_index,) = struct.unpack_from(">i", payload, offset)
+            message, offset = nullable_string(offset + 4)
+            record_errors.append((batch_index, message))
+        message, offset = nullable_string(offset)
+        results.append((partition, error, base_offset, record_errors, message))
+    return results
+
+
+def list_offsets(conn, topic, partition, timestamp, correlation_id=9):
+    """ListOffsets v1: (error code, offset) for `timestamp` (-1 the log end, -2 the log start)."""
+    body = struct.pack(">i", -1) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) + struct.pack(">iq", partition, timestamp)
     conn.send(frame(header(2, 1, correlation_id) + body))
     payload = conn.receive()
     offset = 4 + 4
     (name_length,) = struct.unpack_from(">h", payload, offset)
     offset += 2 + name_length + 4
-    _partition, error, _timestamp, end = struct.unpack_from(">ihqq", payload, offset)
+    _partition, error, _timestamp, found = struct.unpack_from(">ihqq", payload, offset)
+    return error, found
+
+
+def list_offsets_latest(conn, topic, partition, correlation_id=9):
+    """The log end offset by ListOffsets v1 (timestamp -1)."""
+    error, end = list_offsets(conn, topic, partition, -1, correlation_id)
     assert error == 0, error
     return end

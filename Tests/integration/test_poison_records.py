@@ -1,9 +1,11 @@
 """Issue 11 items 2-4: batches with a valid CRC but records no consumer can read are refused with
 INVALID_RECORD and not stored; a compressed batch of millions of tiny records is refused on a
-recompressing topic without the broker's memory following it."""
+recompressing topic without the broker's memory following it; a large batch the broker accepts
+can still be found by timestamp."""
 import subprocess
 
-from kafka_wire import (Connection, list_offsets_latest, metadata_request_v1, parse_produce_response_v3,
+from kafka_wire import (Connection, list_offsets, list_offsets_latest, metadata_request_v1, parse_produce_response_v8,
+                        produce_request_v8, parse_produce_response_v3,
                         produce_request_v3, produce_request_v7, raw_batch, raw_record, zigzag_varint)
 
 
@@ -44,6 +46,21 @@ def test_malformed_records_are_refused_and_not_stored(broker):
     assert result.stdout.decode().splitlines() == ["0 first", "1 second", "2 third"], result.stderr
 
 
+def test_produce_v8_names_the_record_at_fault(broker):
+    # Produce v8+ carries record_errors: the batch_index of the record Kafka's LogValidator
+    # refused (here the second of three, whose offset delta skips), with a message.
+    create(broker, "poison-v8")
+    conn = Connection(broker)
+    batch = raw_batch(raw_record(0) + raw_record(5) + raw_record(2), 3)
+    conn.send(produce_request_v8("poison-v8", 0, batch))
+    (partition, error, base_offset, record_errors, _message), = parse_produce_response_v8(conn.receive())
+    assert (partition, error, base_offset) == (0, 87, -1)
+    assert [index for index, _ in record_errors] == [1], record_errors
+    assert record_errors[0][1], "the record error carries a message"
+    assert list_offsets_latest(conn, "poison-v8", 0) == 0
+    conn.close()
+
+
 def test_a_zstd_batch_of_millions_of_tiny_records_is_refused_with_bounded_memory(broker):
     # An lz4 topic recompresses every zstd batch: before the fix the broker built all 9 M
     # records in memory (about 80 bytes each) on its event loop. 9 M seven-byte records
@@ -75,4 +92,31 @@ def test_a_zstd_batch_of_millions_of_tiny_records_is_refused_with_bounded_memory
     assert hwm_kb < 300 * 1024, hwm_kb
     conn.send(produce_request_v3("bomb", 0, raw_batch(raw_record(0, b"after"), 1), correlation_id=5))
     assert parse_produce_response_v3(conn.receive()) == [(0, 0, 0)]
+    conn.close()
+
+
+def test_a_large_batch_the_broker_accepts_is_found_by_timestamp(broker):
+    # Item 4: a batch inflating past 64 MiB, accepted because the topic's max.message.bytes
+    # allows it, must not break timestamp lookup (before the fix the lookup decompressed with a
+    # fixed 64 MiB bound and failed for the whole partition). The same bound now applies on
+    # both sides, and the lookup walks the records without building them.
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("large", num_partitions=1, replication_factor=1,
+                                  config={"max.message.bytes": str(100_000_000)})])["large"].result(10)
+    conn = Connection(broker, timeout=60)
+    base = 1_700_000_000_000
+    count = 70_000
+    value = b"x" * 1000
+    # Record i has timestamp base + i; about 71 MB once decompressed.
+    section = b"".join(raw_record(i, value, timestamp_delta=i) for i in range(count))
+    assert len(section) > 64 * 1024 * 1024
+    conn.send(produce_request_v7("large", 0, raw_batch(section, count, codec=4, base_timestamp=base,
+                                                       max_timestamp=base + count - 1)))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, 0)]
+    conn.send(produce_request_v3("large", 0, raw_batch(raw_record(0, b"later"), 1, base_timestamp=base + 100_000),
+                                 correlation_id=5))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, count)]
+    assert list_offsets(conn, "large", 0, base + 50_000, correlation_id=6) == (0, 50_000)
+    assert list_offsets(conn, "large", 0, base + 80_000, correlation_id=7) == (0, count)
     conn.close()
