@@ -146,6 +146,56 @@ def test_fetch_of_everything_is_capped_at_fetch_max_bytes(workdir):
         assert broker.stop() == 0
 
 
+def huge_sparse_batch(path, size):
+    """Replaces the segment at `path` with one batch of `size` bytes: a real v2 header (offset
+    0, one record) and a sparse body of zeros, so gigabytes cost no disk. After a clean
+    shutdown the broker trusts the segment (it walks headers, not CRCs), as it does real data."""
+    header = struct.pack(">qiibIhiqqqhii", 0, size - 12, 0, 2, 0, 0, 0, 0, 0, -1, -1, -1, 1)
+    with open(path, "wb") as f:
+        f.write(header)
+        f.truncate(size)
+
+
+def set_checkpoint(path, entries):
+    with open(path, "w") as f:
+        f.write(f"0\n{len(entries)}\n" + "".join(f"{topic} {partition} {offset}\n" for topic, partition, offset in entries))
+
+
+def test_a_fetch_of_more_than_2_gib_is_answered_not_trapped(workdir):
+    # The reported crash: Fetch with max_bytes = partition_max_bytes = 0x7fffffff over
+    # partitions holding 2 GiB made the response overflow Int32 (a trap): the records fit in
+    # max_bytes, the records plus the response's headers did not. Two partitions whose batches
+    # (1 GiB and just under 1 GiB) add up to 10 bytes less than 2 GiB. Now the answer is capped
+    # at fetch.max.bytes, except that its first batch always comes whole (KIP-74): partition
+    # 0's batch alone.
+    data = os.path.join(workdir, "data")
+    broker = BrokerProcess(data, extra_args=["--override", "num.partitions=2"]).start()
+    try:
+        conn = Connection(broker)
+        conn.send(metadata_request_v1(["huge"]))  # auto-creates it
+        assert conn.receive() is not None
+        conn.close()
+    finally:
+        assert broker.stop() == 0
+    size = 1 << 30
+    for partition, batch_size in enumerate([size, INT32_MAX - size - 10]):
+        huge_sparse_batch(os.path.join(data, f"huge-{partition}", "00000000000000000000.log"), batch_size)
+    set_checkpoint(os.path.join(data, "replication-offset-checkpoint"), [("huge", 0, 1), ("huge", 1, 1)])
+    set_checkpoint(os.path.join(data, "recovery-point-offset-checkpoint"), [("huge", 0, 1), ("huge", 1, 1)])
+    broker.start()
+    try:
+        conn = Connection(broker, timeout=60)
+        conn.send(fetch_request_v4([("huge", 0, 0), ("huge", 1, 0)]))
+        prefix = conn.sock.recv(4, socket.MSG_WAITALL)
+        assert len(prefix) == 4, "the broker must answer, not die"
+        (response_size,) = struct.unpack(">i", prefix)
+        assert size < response_size < size + 1024, response_size
+        conn.close()  # not reading a gigabyte of zeros: the broker sees the client go
+        assert_alive(broker)
+    finally:
+        assert broker.stop() == 0
+
+
 def test_first_batch_is_whole_even_past_fetch_max_bytes(workdir):
     # KIP-74: a batch larger than every limit still comes whole, alone, so consumers progress.
     broker = BrokerProcess(os.path.join(workdir, "data"), extra_args=[
