@@ -44,6 +44,18 @@ final class GroupCommit: Sendable {
         }
     }
 
+    /// Runs other fsync work of the partition (a `flush.messages` flush, a roll's producer
+    /// snapshot) on this group's queue: off the appender's thread, which is an event loop, and
+    /// in order with the group commits.
+    func enqueue(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
+
+    /// Returns once everything enqueued so far has run (close waits for it).
+    func drain() {
+        queue.sync {}
+    }
+
     /// Lets the durable offset advance after an fsync someone else ran (a flush policy).
     func markDurable(_ offset: Int64) {
         let ready = state.withLock { state in

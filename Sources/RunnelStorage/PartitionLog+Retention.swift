@@ -68,6 +68,8 @@ extension PartitionLog {
 
     /// Flushes everything, trims the active segment's indexes and refuses further appends.
     public func close() throws(StorageError) {
+        // Flushes and snapshots still queued by appends run first.
+        groupCommit.drain()
         // An offline log must not write or fsync again: what is on disk is left for recovery.
         if isOffline {
             state.withLock { $0.isClosed = true }

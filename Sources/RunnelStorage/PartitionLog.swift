@@ -70,7 +70,8 @@ public final class PartitionLog: Sendable {
     /// (`takeProducerSnapshotFailures`); atomic because they are written outside the lock.
     let producerSnapshotFailures = Atomic<Int>(0)
     private let clock: @Sendable () -> Int64
-    private let groupCommit: GroupCommit
+    /// This partition's fsync queue: group commits, and flushes and snapshots appends leave to it.
+    let groupCommit: GroupCommit
     /// fsyncs go through this (tests inject failures).
     let syncer: FileSyncer
     /// Shared by every log of the data directory: an fsync failure in one takes them all offline.
@@ -160,14 +161,17 @@ public final class PartitionLog: Sendable {
     // MARK: Appending
 
     /// Appends a validated batch: assigns its offsets from the log end, stamps `leaderEpoch`,
-    /// and writes it. With `flush.messages=1` the caller then awaits `waitUntilDurable`.
+    /// and writes it. With `flush.messages=1` the caller then awaits `waitUntilDurable`. Never
+    /// fsyncs itself: a flush due by `flush.messages` and a roll's producer snapshot run on the
+    /// partition's fsync queue, since callers run on event loops.
     /// Throws `StorageError`, or `ProducerStateError` for an idempotent producer's batch out of
     /// sequence or from a fenced epoch.
     public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws -> AppendResult {
         let now = clock()
-        // A roll's producer snapshot is written once the lock is released (see `roll`).
+        // A roll's producer snapshot is written once the lock is released (see `roll`), and
+        // like a due flush on the partition's fsync queue: the caller is an event loop.
         var rolled: PendingProducerSnapshot?
-        defer { if let rolled { writeRolledSnapshot(rolled) } }
+        defer { if let rolled { groupCommit.enqueue { [self] in writeRolledSnapshot(rolled) } } }
         let (result, flushDue): (AppendResult, Bool) = try state.withLock { state in
             try checkAvailable(state)
             if case .duplicate(let first, let last) = try state.producerState.check(batch.header) {
@@ -204,7 +208,8 @@ public final class PartitionLog: Sendable {
             let flushDue = state.config.flushMessages > 1 && state.unflushedMessages >= state.config.flushMessages
             return (AppendResult(baseOffset: baseOffset, lastOffset: lastOffset), flushDue)
         }
-        if flushDue { _ = try flush() }
+        // A failed flush takes the directory offline (see `flush`): later appends then fail.
+        if flushDue { groupCommit.enqueue { [self] in _ = try? flush() } }
         return result
     }
 

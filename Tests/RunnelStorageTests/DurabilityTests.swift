@@ -48,6 +48,33 @@ final class ScriptedSyncer: Sendable {
         try makeBatch(values: [[value]], timestamps: [1_700_000_000_000])
     }
 
+    /// flush.messages=N (N > 1): the flush an append makes due runs on the partition's fsync
+    /// queue, never on the appending thread (an event loop in the broker), and still happens.
+    @Test func aFlushDueByFlushMessagesRunsOffTheAppendingThread() throws {
+        let directory = TemporaryDirectory()
+        let appender = pthread_self()
+        let syncThreads = Mutex<[pthread_t]>([])
+        let syncer = FileSyncer(
+            syncFile: { file throws(StorageError) in
+                syncThreads.withLock { $0.append(pthread_self()) }
+                try file.sync()
+            },
+            syncDirectory: { path throws(StorageError) in try FileSyncer.system.syncDirectory(path) })
+        var config = LogConfig()
+        config.flushMessages = 2
+        let log = try PartitionLog(
+            directory: directory.path + "/events-0", topicPartition: testPartition, config: config,
+            hadCleanShutdown: true, syncer: syncer)
+        _ = try log.append(try Self.batch(1), leaderEpoch: 0)
+        _ = try log.append(try Self.batch(2), leaderEpoch: 0)
+        log.groupCommit.drain()
+        let threads = syncThreads.withLock { $0 }
+        #expect(!threads.isEmpty, "the second append made a flush due")
+        #expect(threads.allSatisfy { pthread_equal($0, appender) == 0 })
+        #expect(log.offsets.recoveryPoint == 2)
+        try log.close()
+    }
+
     /// flush.messages=1: the high watermark (what consumers may read) follows the fsync, not
     /// the write, so no consumer sees a record whose producer may still get an error.
     @Test func highWatermarkWaitsForTheFsyncWhenEveryAppendIsSynced() async throws {
