@@ -144,9 +144,10 @@ final class LogSegment: @unchecked Sendable {
         }
         var consistent = true
         let stop = try SegmentScanner.scan(files.log, from: position, to: size, validate: false) { batch throws(StorageError) in
-            // The indexed batch must carry the indexed offset; later ones must follow it.
-            let expected = batch.position == position ? batch.header.baseOffset == nextOffset : batch.header.baseOffset >= nextOffset
-            guard expected else {
+            // The indexed batch must carry the indexed offset; later ones must follow it, within
+            // the offsets a segment can index (relative offsets are 32-bit).
+            let follows = batch.position == position ? batch.header.baseOffset == nextOffset : batch.header.baseOffset >= nextOffset
+            guard follows, batch.header.lastOffset - baseOffset <= Int64(UInt32.max) else {
                 consistent = false
                 return false
             }

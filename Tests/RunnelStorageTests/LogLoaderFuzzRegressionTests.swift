@@ -12,7 +12,10 @@ import Testing
 /// - a segment named near Int64.max made the next append trap computing its offsets
 ///   (4087e562, a6f0e265);
 /// - (found reading the same code) a batch whose on-disk baseOffset, which the CRC does not
-///   cover, is damaged to near Int64.max made `lastOffset` trap while walking the segment.
+///   cover, is damaged to near Int64.max made `lastOffset` trap while walking the segment;
+/// - a segment whose last batch claims offsets more than 2^32 past the segment's base was
+///   loaded after a clean shutdown, and the next roll trapped writing a 32-bit relative
+///   offset into the time index (found by the 20-minute run, crash-16e2031e).
 @Suite struct LogLoaderFuzzRegressionTests {
     @Test func aRecoveryPointPastTheLogEndIsNotTrustedAfterACrash() throws {
         let directory = TemporaryDirectory()
@@ -75,6 +78,37 @@ import Testing
         #expect(try readAll(afterCrash) == expected.filter { $0.offset < secondBase || $0.offset >= thirdBase })
         #expect(afterCrash.damage.count == 1)
         try afterCrash.close()
+    }
+
+    @Test func aBatchBeyondWhatTheSegmentCanIndexIsCutAfterACleanShutdown() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/events-0"
+        let expected = try RecoveryTests.writeLog(at: path, batches: 150, seed: 902)
+        let logs = try RecoveryTests.segmentFiles(path, suffix: ".log")
+        let last = try #require(logs.last)
+        let lastBase = DamagedFilesTests.baseOffset(of: last)
+        // Find the segment's last batch and move its baseOffset 2^32 + 5 past the segment's base.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: last))
+        var position = 0
+        var lastBatch = 0
+        while position + 12 <= bytes.count {
+            lastBatch = position
+            let length = bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) }
+            position += 12 + length
+        }
+        let firstLost = bytes[lastBatch..<(lastBatch + 8)].reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        withUnsafeBytes(of: (lastBase + (1 << 32) + 5).bigEndian) { bytes.replaceSubrange(lastBatch..<(lastBatch + 8), with: $0) }
+        try bytes.write(to: URL(fileURLWithPath: last))
+
+        let log = try DamagedFilesTests.reopenClean(path)
+        #expect(log.offsets.logEndOffset == firstLost, "the batch the segment cannot index is cut")
+        #expect(try readAll(log) == expected.filter { $0.offset < firstLost })
+        #expect(log.damage.count == 1)
+        // Appends and rolls go on from there.
+        let appended = try log.append(try makeBatch(values: [[7]], timestamps: [Int64.max / 2]), leaderEpoch: 0)
+        #expect(appended.baseOffset == firstLost)
+        try log.roll()
+        try log.close()
     }
 
     @Test func aProducedBatchWithAnOutOfRangeBaseOffsetIsRefused() throws {
