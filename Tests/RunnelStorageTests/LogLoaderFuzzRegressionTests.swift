@@ -83,7 +83,16 @@ import Testing
     @Test func aBatchBeyondWhatTheSegmentCanIndexIsCutAfterACleanShutdown() throws {
         let directory = TemporaryDirectory()
         let path = directory.path + "/events-0"
-        let expected = try RecoveryTests.writeLog(at: path, batches: 150, seed: 902)
+        var expected = try RecoveryTests.writeLog(at: path, batches: 150, seed: 902)
+        // A last segment of three small batches: the walk from its start (no index entry yet)
+        // accepts any later batch whose offsets only go forward.
+        let writer = try DamagedFilesTests.reopenClean(path)
+        try writer.roll()
+        for value in UInt8(1)...3 {
+            let appended = try writer.append(try makeBatch(values: [[value]], timestamps: [1]), leaderEpoch: 0)
+            expected.append(TestRecord(offset: appended.baseOffset, timestamp: 1, value: [value]))
+        }
+        try writer.close()
         let logs = try RecoveryTests.segmentFiles(path, suffix: ".log")
         let last = try #require(logs.last)
         let lastBase = DamagedFilesTests.baseOffset(of: last)
