@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // etcd v3 through its JSON gateway (README: why not gRPC).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries, linked from Debian's -dev packages (see .ci/run).
@@ -46,7 +48,11 @@ let package = Package(
         .target(name: "RunnelCoordinator"),
         .target(
             name: "RunnelCluster",
-            dependencies: ["RunnelProtocol"]
+            dependencies: [
+                "RunnelProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .target(
             name: "RunnelBroker",
@@ -118,6 +124,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "RunnelClusterTests",
+            dependencies: ["RunnelCluster", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "RunnelBenchTests",
