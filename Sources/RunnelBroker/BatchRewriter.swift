@@ -4,9 +4,9 @@ import RunnelProtocol
 
 /// The topic policies that make a broker rewrite a produced batch, as Kafka's LogValidator
 /// does: `compression.type` naming a codec other than the producer's (recompress),
-/// `message.timestamp.type=LogAppendTime` (stamp the append time into the header), and a
-/// CreateTime header whose maxTimestamp is not the largest record timestamp (Kafka's
-/// `setMaxTimestamp`: the time index relies on it). Every other batch is stored exactly as the
+/// `message.timestamp.type=LogAppendTime` (stamp the append time into the header), and on a
+/// CreateTime topic a header that says LogAppendTime or whose maxTimestamp is not the largest
+/// record timestamp (Kafka's `setMaxTimestamp(CREATE_TIME, ...)`: the time index relies on it). Every other batch is stored exactly as the
 /// producer sent it.
 ///
 /// Works from a batch that passed `validateRecords`, whose records are therefore well-formed
@@ -21,8 +21,12 @@ enum BatchRewriter {
         var recompressTo: CompressionCodec?
         if case .some(.some(let codec)) = compression, codec != batch.compression { recompressTo = codec }
         let header = batch.header
-        let wrongMaxTimestamp = header.attributes.timestampType == .createTime && header.maxTimestamp != validated.maxTimestamp
-        guard recompressTo != nil || logAppendTime != nil || wrongMaxTimestamp else { return batch }
+        // On a CreateTime topic the header must say CreateTime and carry the records' largest
+        // timestamp: a producer's LogAppendTime bit (with any maxTimestamp it likes) would
+        // otherwise be stored and believed by consumers, the time index and retention.
+        let wrongHeader = logAppendTime == nil
+            && (header.attributes.timestampType != .createTime || header.maxTimestamp != validated.maxTimestamp)
+        guard recompressTo != nil || logAppendTime != nil || wrongHeader else { return batch }
 
         var bytes: ByteBuffer
         if let codec = recompressTo {
@@ -33,9 +37,12 @@ enum BatchRewriter {
         }
         var attributes = RecordBatchAttributes(rawValue: bytes.getInteger(at: RecordBatchHeader.Offset.attributes, as: Int16.self)!)
         var maxTimestamp = validated.maxTimestamp
+        let logAppendTimeBit = RecordBatchAttributes(compression: .none, timestampType: .logAppendTime).rawValue
         if let logAppendTime {
-            attributes.rawValue |= RecordBatchAttributes(compression: .none, timestampType: .logAppendTime).rawValue
+            attributes.rawValue |= logAppendTimeBit
             maxTimestamp = logAppendTime
+        } else {
+            attributes.rawValue &= ~logAppendTimeBit
         }
         bytes.setInteger(attributes.rawValue, at: RecordBatchHeader.Offset.attributes, endianness: .big)
         bytes.setInteger(maxTimestamp, at: RecordBatchHeader.Offset.maxTimestamp, endianness: .big)

@@ -71,10 +71,7 @@ extension RecordBatch {
                 return maxTimestamp
             }
         }
-        let maxTimestamp = try walked.get()
-        return ValidatedRecords(
-            section: section, count: count,
-            maxTimestamp: header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : maxTimestamp)
+        return ValidatedRecords(section: section, count: count, maxTimestamp: try walked.get())
     }
 }
 

@@ -61,14 +61,14 @@ enum LogLoader {
             let path = directory + "/" + name
             if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
                 try FileSystem.remove(path)  // left by an interrupted checkpoint write or deletion
-            } else if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)), base >= 0 {
+            } else if name.hasSuffix(".log"), let base = segmentBase(name.dropLast(4)) {
                 baseOffsets.append(base)
             }
         }
         // Index files whose log is gone are stale.
         for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
             let stem = name.hasSuffix(".index") ? name.dropLast(6) : name.dropLast(10)
-            if let base = Int64(stem), !baseOffsets.contains(base) { try FileSystem.remove(directory + "/" + name) }
+            if let base = segmentBase(stem), !baseOffsets.contains(base) { try FileSystem.remove(directory + "/" + name) }
         }
         baseOffsets.sort()
         if baseOffsets.isEmpty { baseOffsets = [max(0, logStartOffset)] }
@@ -101,6 +101,13 @@ enum LogLoader {
         }
         try loaded.segments.last?.openFiles()
         return loaded
+    }
+
+    /// The base offset a segment file's name gives: exactly 20 digits, as the log writes
+    /// them (`0.log` or `+0.log` would name a second segment 0, and are not segments).
+    private static func segmentBase(_ stem: Substring) -> Int64? {
+        guard stem.utf8.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int64(stem)
     }
 
     /// Renames a whole segment's `.log` to a `.corrupt` file (its indexes, derived data, go).

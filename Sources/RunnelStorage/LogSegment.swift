@@ -252,9 +252,11 @@ final class LogSegment: @unchecked Sendable {
         let files = try openFiles()
         // A full index (recovery of a segment written with a larger segment.index.bytes) just
         // stops getting entries: lookups scan a little further, and the next append rolls.
-        if bytesSinceLastIndexEntry >= indexIntervalBytes, !isIndexFull {
+        // Positions past 4 GiB cannot be indexed (32-bit entries): a segment that large was not
+        // written by this broker (appends roll first); its tail is found by scanning.
+        if bytesSinceLastIndexEntry >= indexIntervalBytes, !isIndexFull, let entryPosition = UInt32(exactly: position) {
             try files.offsetIndex.append(OffsetIndexEntry(
-                relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position)))
+                relativeOffset: UInt32(header.baseOffset - baseOffset), position: entryPosition))
             let runningMax = max(maxTimestamp, header.maxTimestamp)
             if runningMax > (files.timeIndex.last?.timestamp ?? -1) {
                 let offsetOfMax = header.maxTimestamp > maxTimestamp ? header.baseOffset : offsetOfMaxTimestamp

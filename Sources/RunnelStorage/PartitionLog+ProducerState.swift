@@ -7,6 +7,8 @@ extension PartitionLog {
     /// (which deletes that segment, and the snapshots above the new end) may have run
     /// meanwhile; publishing then would leave a snapshot of a history the log no longer has.
     func writeProducerSnapshot(_ pending: PendingProducerSnapshot) throws(StorageError) {
+        // A log closed or deleted since the roll writes nothing more in its directory.
+        guard !state.withLock({ $0.isClosed }) else { return }
         let temporary = try ProducerSnapshots.writeTemporary(pending.state, at: pending.offset, directory: directory)
         let published = try state.withLock { state throws(StorageError) -> Bool in
             guard !state.isClosed, state.segments.contains(where: { $0 === pending.segment }) else { return false }

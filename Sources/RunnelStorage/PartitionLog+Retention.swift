@@ -68,7 +68,8 @@ extension PartitionLog {
 
     /// Flushes everything, trims the active segment's indexes and refuses further appends.
     public func close() throws(StorageError) {
-        // Flushes and snapshots still queued by appends run first.
+        // Flushes and snapshots still queued by appends run first. (Appends after this point
+        // are the owner's bug: close is called once nothing appends any more.)
         groupCommit.drain()
         // An offline log must not write or fsync again: what is on disk is left for recovery.
         if isOffline {
@@ -87,7 +88,12 @@ extension PartitionLog {
 
     /// Closes the log and removes its directory (DeleteTopics).
     public func delete() throws(StorageError) {
-        state.withLock { $0.isClosed = true }
+        state.withLock { state in
+            state.isClosed = true
+            state.isDeleted = true
+        }
+        // Flushes and snapshots queued before the deletion see `isDeleted` and do nothing.
+        groupCommit.drain()
         try FileSystem.removeDirectory(directory)
     }
 }

@@ -52,6 +52,11 @@ public final class PartitionLog: Sendable {
         var leaderEpochs: LeaderEpochCache
         var producerState: ProducerState
         var isClosed = false
+        /// The partition's directory was removed (DeleteTopics): nothing may fsync in it again.
+        var isDeleted = false
+        /// A flush made due by `flush.messages` is queued and has not taken its target yet:
+        /// appends meanwhile do not queue another.
+        var flushQueued = false
 
         var active: LogSegment { segments[segments.count - 1] }
         var logEndOffset: Int64 { active.nextOffset }
@@ -206,6 +211,8 @@ public final class PartitionLog: Sendable {
             if state.leaderEpochs.assign(epoch: leaderEpoch, startOffset: baseOffset) { try state.leaderEpochs.write() }
             state.unflushedMessages += Int64(batch.header.recordsCount)
             let flushDue = state.config.flushMessages > 1 && state.unflushedMessages >= state.config.flushMessages
+                && !state.flushQueued
+            if flushDue { state.flushQueued = true }
             return (AppendResult(baseOffset: baseOffset, lastOffset: lastOffset), flushDue)
         }
         // A failed flush takes the directory offline (see `flush`): later appends then fail.
@@ -262,7 +269,10 @@ public final class PartitionLog: Sendable {
     /// durable by this process. Throws `logDirectoryOffline` from then on.
     @discardableResult
     public func flush() throws(StorageError) -> Int64 {
-        let (target, files, newSegments): (Int64, [LogFile], Bool) = try state.withLock { state throws(StorageError) in
+        let taken: (Int64, [LogFile], Bool)? = try state.withLock { state throws(StorageError) in
+            state.flushQueued = false
+            // A deleted partition has nothing left to make durable (and no directory to fsync).
+            guard !state.isDeleted else { return nil }
             try checkAvailable(state, closedIsFine: true)
             let target = state.logEndOffset
             // Segments that may hold unflushed bytes: from the one holding the recovery point.
@@ -277,10 +287,13 @@ public final class PartitionLog: Sendable {
             state.unflushedMessages = 0
             return (target, files, newSegments)
         }
+        guard let (target, files, newSegments) = taken else { throw StorageError(.closed, "\(topicPartition) was deleted") }
         do {
             for file in files { try syncer.syncFile(file) }
             if newSegments { try syncer.syncDirectory(directory) }
         } catch {
+            // A deletion that raced this flush removed the files: not a failing disk.
+            if state.withLock({ $0.isDeleted }) { throw StorageError(.closed, "\(topicPartition) was deleted") }
             let reason = "fsync in \(directory) failed: \(error.detail)"
             directoryFailures.markOffline(dataDirectory, reason: reason)
             throw StorageError(.logDirectoryOffline, reason)

@@ -75,6 +75,26 @@ final class ScriptedSyncer: Sendable {
         try log.close()
     }
 
+    /// Deleting a topic must not look like a failing disk: a flush that runs after the
+    /// partition's directory is gone (queued by an append, or the flush.ms schedule) does
+    /// nothing, instead of failing its directory fsync and taking the data directory offline.
+    @Test func aFlushAfterDeletionLeavesTheDirectoryOnline() throws {
+        let directory = TemporaryDirectory()
+        let failures = LogDirectoryFailureChannel()
+        var config = LogConfig()
+        config.flushMessages = 2
+        let log = try PartitionLog(
+            directory: directory.path + "/events-0", topicPartition: testPartition, config: config,
+            hadCleanShutdown: true, directoryFailures: failures)
+        _ = try log.append(try Self.batch(1), leaderEpoch: 0)
+        _ = try log.append(try Self.batch(2), leaderEpoch: 0)  // queues a flush
+        _ = try log.append(try Self.batch(3), leaderEpoch: 0)
+        try log.delete()
+        #expect(throws: StorageError.self) { try log.flush() }
+        #expect(failures.offlineDirectories.isEmpty)
+        #expect(!log.isOffline)
+    }
+
     /// flush.messages=1: the high watermark (what consumers may read) follows the fsync, not
     /// the write, so no consumer sees a record whose producer may still get an error.
     @Test func highWatermarkWaitsForTheFsyncWhenEveryAppendIsSynced() async throws {

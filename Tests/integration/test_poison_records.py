@@ -120,3 +120,21 @@ def test_a_large_batch_the_broker_accepts_is_found_by_timestamp(broker):
     assert list_offsets(conn, "large", 0, base + 50_000, correlation_id=6) == (0, 50_000)
     assert list_offsets(conn, "large", 0, base + 80_000, correlation_id=7) == (0, count)
     conn.close()
+
+
+def test_a_producers_log_append_time_bit_is_not_believed_on_a_create_time_topic(broker):
+    # A producer may not choose LogAppendTime: on a CreateTime topic the broker stores the
+    # batch as CreateTime with the records' largest timestamp (Kafka's LogValidator does the
+    # same), or consumers, the time index and retention would believe any maxTimestamp it sent.
+    create(broker, "stamped")
+    conn = Connection(broker)
+    base = 1_700_000_000_000
+    batch = raw_batch(raw_record(0, b"x", timestamp_delta=5), 1, attributes=0x08, base_timestamp=base,
+                      max_timestamp=2 ** 62)
+    conn.send(produce_request_v7("stamped", 0, batch))
+    assert parse_produce_response_v3(conn.receive()) == [(0, 0, 0)]
+    assert list_offsets(conn, "stamped", 0, base + 5, correlation_id=6) == (0, 0)
+    conn.close()
+    result = subprocess.run(["kcat", "-b", broker.bootstrap, "-t", "stamped", "-C", "-e", "-o", "beginning",
+                             "-f", "%T %s\n"], capture_output=True, timeout=20)
+    assert result.stdout.decode().splitlines() == [f"{base + 5} x"], result.stderr

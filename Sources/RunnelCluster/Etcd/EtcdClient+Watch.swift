@@ -1,9 +1,12 @@
 import Foundation
 import NIOCore
 
-/// The changes one watch answer reports, and the store's revision when it was sent.
+/// The changes one watch answer reports.
 public struct EtcdWatchResponse: Sendable, Equatable {
     public var events: [EtcdWatchEvent]
+    /// The revision of the last event: a watch that ends is resumed from `revision + 1`. (Not
+    /// the answer header's revision, which while etcd catches a watch up can be ahead of the
+    /// events sent so far.)
     public var revision: Int64
 }
 
@@ -75,7 +78,10 @@ extension EtcdClient {
             // PUT is the default event type, so the gateway leaves it out.
             return event["type"] as? String == "DELETE" ? .delete(keyValue) : .put(keyValue)
         }
-        guard !events.isEmpty else { return nil }
-        return EtcdWatchResponse(events: events, revision: EtcdJSON.revision(result))
+        guard let last = events.last else { return nil }
+        let revision = switch last {
+        case .put(let keyValue), .delete(let keyValue): keyValue.modRevision
+        }
+        return EtcdWatchResponse(events: events, revision: revision)
     }
 }

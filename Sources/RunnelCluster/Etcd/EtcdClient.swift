@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// An etcd v3 client over etcd's JSON gateway (`POST /v3/...` on the client port), the only
@@ -11,8 +12,9 @@ import Synchronization
 /// gRPC would bring swift-protobuf, an HTTP/2 stack and code generated from etcd's protos.
 ///
 /// Endpoints are tried in order; the client stays with the last one that answered and moves on
-/// when it cannot be reached. Retrying a call on the next endpoint is safe for Runnel's writes:
-/// each is a transaction whose compare fails if the first attempt did land.
+/// when no connection to it can be made. A call that failed after its connection was made may
+/// have been applied: it is not sent again but fails with `.indeterminate` (re-read, then
+/// decide), since a retried transaction whose first attempt landed would look failed.
 ///
 /// Thread-safety: immutable but for the index of the endpoint in use (under a Mutex); every
 /// method may be called from any task.
@@ -155,11 +157,27 @@ public final class EtcdClient: Sendable {
                 return response
             } catch is CancellationError {
                 throw CancellationError()
-            } catch {
+            } catch where Self.neverConnected(error) {
                 failures.append("\(endpoints[index]): \(error)")
+            } catch {
+                // The request may have reached etcd: sending it again could apply it twice (or
+                // make a transaction that succeeded look failed), so the caller re-reads instead.
+                throw EtcdError(.indeterminate, "\(path) to \(endpoints[index]) may or may not have been applied: \(error)")
             }
         }
         throw EtcdError(.unavailable, "no etcd endpoint answered \(path): \(failures.joined(separator: "; "))")
+    }
+
+    /// Whether `error` means no connection to the endpoint was made, so the request was never
+    /// sent and another endpoint may be tried.
+    private static func neverConnected(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError { return error == .connectTimeout }
+        if error is NIOConnectionError { return true }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if let error = error as? IOError {
+            return [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ECONNRESET, EADDRNOTAVAIL].contains(error.errnoCode)
+        }
+        return false
     }
 
     private static func json(_ compare: EtcdCompare) -> EtcdJSON.Object {

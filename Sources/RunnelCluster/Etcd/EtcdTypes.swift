@@ -27,6 +27,8 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         /// No endpoint could be reached.
         case unavailable
+        /// The request was sent but no answer came: it may or may not have been applied.
+        case indeterminate
         /// etcd answered with an error (its gRPC status code).
         case server(code: Int)
         /// The answer was not what the gateway sends.
