@@ -172,16 +172,27 @@ import Testing
             let second = Consumer(configuration: configuration)
             try await first.subscribe(["jobs"])
             try await second.subscribe(["jobs"])
-            // Both poll until each holds two partitions and together all 40 records were read.
-            var seen: [ConsumerRecord] = []
-            let deadline = NIODeadline.now() + .seconds(20)
-            while NIODeadline.now() < deadline {
-                async let a = first.poll(timeout: .milliseconds(200))
-                async let b = second.poll(timeout: .milliseconds(200))
-                seen += try await a + b
+            // Each polls in its own loop, as each would in its own application (polling them in
+            // lockstep would let a poll held in a rebalance wait for the other member's next
+            // poll), until each holds two partitions and together all 40 records were read.
+            let received = NIOLockedValueBox<[ConsumerRecord]>([])
+            let deadline = NIODeadline.now() + .seconds(30)
+            let done = { @Sendable () async -> Bool in
                 let sizes = (await first.assignment.count, await second.assignment.count)
-                if sizes == (2, 2) && Set(seen.map { "\($0.partition)/\($0.offset)" }).count == 40 { break }
+                return sizes == (2, 2) && Set(received.withLockedValue { $0 }.map { "\($0.partition)/\($0.offset)" }).count == 40
             }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for consumer in [first, second] {
+                    group.addTask {
+                        while NIODeadline.now() < deadline, !(await done()) {
+                            let records = try await consumer.poll(timeout: .milliseconds(200))
+                            received.withLockedValue { $0 += records }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let seen = received.withLockedValue { $0 }
             #expect(await first.assignment.count == 2)
             #expect(await second.assignment.count == 2)
             #expect(Set(await first.assignment).isDisjoint(with: await second.assignment))

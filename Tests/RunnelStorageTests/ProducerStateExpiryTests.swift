@@ -95,8 +95,9 @@ import Testing
         try ProducerState(serialized: String(contentsOfFile: ProducerSnapshots.path(directory: path, offset: offset), encoding: .utf8))
     }
 
-    /// Snapshots are written after the roll released the lock, but each still holds exactly
-    /// the state of the batches below its offset: none of those appended after the roll.
+    /// Snapshots are written after the roll released the lock (on the partition's fsync
+    /// queue), but each still holds exactly the state of the batches below its offset: none of
+    /// those appended after the roll.
     @Test func eachRollSnapshotHoldsExactlyTheStateBelowItsOffset() throws {
         let directory = TemporaryDirectory()
         let path = directory.path + "/events-0"
@@ -111,6 +112,8 @@ import Testing
             sequences[producer] = sequence + 3
         }
         #expect(log.segmentCount > 3)
+        // Roll snapshots are written on the partition's fsync queue: wait for them.
+        log.groupCommit.drain()
         let snapshots = try ProducerSnapshots.offsets(in: path)
         #expect(snapshots.count == ProducerSnapshots.kept)
         for offset in snapshots {
