@@ -37,6 +37,9 @@ public final class Broker: Service, Sendable {
         // directories stops here, before it reads or writes anything in them.
         logManager = try LogManager(directories: config.logDirs)
         metadata = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
+        // Every data directory is this broker's, in this cluster (or becomes so now).
+        let identity = MetaProperties(clusterId: metadata.clusterId, nodeId: config.nodeId)
+        for directory in config.logDirs { try identity.claim(directory: directory) }
         replicas = ReplicaManager(brokerId: config.nodeId, logManager: logManager, logger: logger)
         topics = TopicLifecycle(metadata: metadata, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: metadata)

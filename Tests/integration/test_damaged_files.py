@@ -254,3 +254,43 @@ def test_a_second_broker_on_a_live_directory_exits_naming_it(workdir):
         assert kcat_offsets(restarted.bootstrap, 0) == list(range(len(acked) + 1))
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_directory_of_another_broker_or_cluster_is_refused(workdir):
+    # meta.properties records which broker of which cluster a data directory belongs to: a
+    # broker started on it with another id, or after the cluster's metadata was replaced, exits
+    # naming the file instead of serving someone else's logs as its own.
+    data = os.path.join(workdir, "data")
+    first = BrokerProcess(data).start()
+    try:
+        acked = produce_acknowledged(first.bootstrap, 10)
+    finally:
+        assert first.stop() == 0
+    properties = os.path.join(data, "meta.properties")
+    with open(properties) as f:
+        text = f.read()
+    assert "node.id=1" in text and "version=1" in text
+
+    other_id = BrokerProcess(data, extra_args=["--override", "node.id=2"])
+    with open(other_id.log_path, "ab") as log:
+        result = subprocess.run([first.process.args[0], "broker", "--data-dir", data, "--listen", other_id.bootstrap,
+                                 "--override", "node.id=2"], stdout=log, stderr=subprocess.STDOUT, timeout=30)
+    assert result.returncode != 0
+    assert f"belongs to broker 1 ({properties})" in other_id.read_log(), other_id.read_log()
+
+    with open(properties, "w") as f:
+        f.write(text.replace("cluster.id=", "cluster.id=x"))
+    other_cluster = BrokerProcess(data)
+    with open(other_cluster.log_path, "ab") as log:
+        result = subprocess.run([first.process.args[0], "broker", "--data-dir", data, "--listen", other_cluster.bootstrap],
+                                stdout=log, stderr=subprocess.STDOUT, timeout=30)
+    assert result.returncode != 0
+    assert "belongs to cluster x" in other_cluster.read_log(), other_cluster.read_log()
+
+    with open(properties, "w") as f:
+        f.write(text)
+    again = BrokerProcess(data, port=first.port).start()
+    try:
+        assert kcat_offsets(again.bootstrap, 0) == list(range(len(acked)))
+    finally:
+        assert again.stop() == 0
