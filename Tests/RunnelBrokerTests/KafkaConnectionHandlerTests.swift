@@ -61,21 +61,24 @@ import Testing
         #expect(await connection.pump { connection.pool.availableBytes == 1 << 20 })
     }
 
-    @Test func produceRequestsAlreadyReadStillRunAfterTheConnectionCloses() async throws {
+    @Test func requestsAlreadyReadStillRunAfterTheConnectionCloses() async throws {
         let processor = ScriptedProcessor()
         let connection = try await ConnectionFixture(processor: processor)
-        // An acks=0 producer sends and closes: its produces queued behind a long poll must
-        // still be appended; the other requests queued with them are dropped.
+        // An acks=0 producer (or a consumer committing on its way out) sends and closes: the
+        // requests queued behind a long poll must still be handled, in order; a long poll
+        // among them answers at once.
         try await connection.send(ScriptedRequest.frame(1, .longPoll))
         try await connection.send(ScriptedRequest.frame(2, .now, apiKey: 0))
-        try await connection.send(ScriptedRequest.frame(3, .now))
-        try await connection.send(ScriptedRequest.frame(4, .now, apiKey: 0))
+        try await connection.send(ScriptedRequest.frame(3, .longPoll))
+        try await connection.send(ScriptedRequest.frame(4, .now))
         #expect(await connection.pump { processor.waitingRoom.waitingFetches == 1 })
         #expect(processor.nowProcessed == [])
 
         try await connection.channel.close()
         #expect(await connection.pump { processor.nowProcessed.count == 2 })
         #expect(processor.nowProcessed == [2, 4])
+        #expect(await connection.pump { processor.longPollsEnded.value == 2 })
+        #expect(processor.longPollsCancelled.value == 2)
         #expect(await connection.pump { connection.pool.availableBytes == 1 << 20 })
         #expect(try await connection.answers() == [], "a closed connection is answered nothing")
     }

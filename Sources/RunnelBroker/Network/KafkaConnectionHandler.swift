@@ -29,10 +29,11 @@ public protocol KafkaRequestProcessor: Sendable {
 /// `.later` frees the connection for the next one; its answer keeps its place in `answers`.
 ///
 /// When the connection closes, the tasks of its requests are cancelled: a long-polling fetch
-/// stops waiting instead of outliving its connection. Produce requests already read still run
-/// (unanswered); other requests not yet started are dropped. Each frame's bytes were reserved in the
-/// broker's RequestMemoryPool by RequestFrameDecoder; they are released once the request has
-/// been processed (or dropped unprocessed at close). A connection idle for
+/// stops waiting instead of outliving its connection. Requests already read but not started
+/// still run, unanswered and cancelled from the start, as Kafka handles every request it has
+/// read: an acks=0 producer or a consumer committing on its way out closes right after
+/// sending. Each frame's bytes were reserved in the broker's RequestMemoryPool by
+/// RequestFrameDecoder; they are released once the request has been processed. A connection idle for
 /// `connections.max.idle.ms` (IdleStateHandler's event) is closed.
 ///
 /// Event-loop bound: every method and the state run on the connection's event loop; request
@@ -83,23 +84,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        // Produce requests already read are still appended, unanswered: an acks=0 producer that
-        // closes right after sending counts on it, and Kafka handles every request it has read.
-        // Every other request read but not started is dropped.
-        let dropped = pending.filter { !Self.isProduce($0) }
-        pool.release(dropped.reduce(0) { $0 + $1.readableBytes })
-        pending.removeAll { !Self.isProduce($0) }
         if !running.isEmpty {
             logger.debug("connection from \(client) closed: cancelling \(running.count) requests in flight")
             for task in running.values { task.cancel() }
         }
         processNext(context: context)
         context.fireChannelInactive()
-    }
-
-    /// Whether a request frame is a Produce (api key 0, the frame's first two bytes).
-    private static func isProduce(_ frame: ByteBuffer) -> Bool {
-        frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int16.self) == 0
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -124,7 +114,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func processNext(context: ChannelHandlerContext) {
-        // After close only Produce frames remain in `pending` (channelInactive); they still run.
+        // After close the requests already read still run (see the type's comment).
         guard !busy, !pending.isEmpty, waiting < Self.maxWaitingAnswers else { return }
         busy = true
         let frame = pending.removeFirst()
@@ -141,7 +131,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let executor = taskExecutor(for: context.eventLoop)
         // The task first runs after this method returns (the executor enqueues it on this
         // loop), so it is in `running` before it can remove itself.
-        running[number] = Task(executorPreference: executor) {
+        let task = Task(executorPreference: executor) {
             let outcome = await processor.process(frame: frame, client: client)
             // The request has been read and handled: its bytes leave the pool.
             pool.release(frameSize)
@@ -162,6 +152,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             sameHandler.running[number] = nil
             sameHandler.fill(slot, with: final, context: sameContext)
         }
+        running[number] = task
+        // Started after its connection closed: nobody waits for the answer, so a long poll
+        // answers at once; appends and commits still happen.
+        if closed { task.cancel() }
     }
 
     private var executor: EventLoopTaskExecutor?
