@@ -53,6 +53,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -128,7 +129,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RunnelClusterTests",
-            dependencies: ["RunnelCluster", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["RunnelCluster", "RunnelProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "RunnelBenchTests",

@@ -12,7 +12,11 @@ import ServiceLifecycle
 public final class Broker: Service, Sendable {
     public let config: BrokerConfig
     let schema: TopicConfigSchema
-    let metadata: EmbeddedMetadataStore
+    /// Where the cluster metadata lives (the embedded file by default).
+    let store: any MetadataStore
+    /// The metadata image this broker has applied; what handlers read.
+    let view: MetadataView
+    let applier: MetadataApplier
     let logManager: LogManager
     let replicas: ReplicaManager
     let topics: TopicLifecycle
@@ -36,40 +40,46 @@ public final class Broker: Service, Sendable {
         // The log manager first: it locks every data directory, so a second broker on the same
         // directories stops here, before it reads or writes anything in them.
         logManager = try LogManager(directories: config.logDirs)
-        metadata = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
+        store = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
         // Every data directory is this broker's, in this cluster (or becomes so now).
-        let identity = MetaProperties(clusterId: metadata.clusterId, nodeId: config.nodeId)
+        let identity = MetaProperties(clusterId: store.clusterId, nodeId: config.nodeId)
         for directory in config.logDirs { try identity.claim(directory: directory) }
         replicas = ReplicaManager(brokerId: config.nodeId, logManager: logManager, logger: logger)
-        topics = TopicLifecycle(metadata: metadata, schema: schema, replicas: replicas, config: config)
-        producerIds = ProducerIdAllocator(store: metadata)
+        view = MetadataView(store.currentImage())
+        applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, logger: logger)
+        topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
+        producerIds = ProducerIdAllocator(store: store)
         groups = GroupCoordinatorRuntime(config: config, replicas: replicas, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
-    /// Loads every log (recovering them after a crash) and takes leadership of every partition.
-    func loadLogs() throws {
-        let known = Dictionary(uniqueKeysWithValues: metadata.topics.map { ($0.name, $0) })
+    /// This broker as the metadata lists it: where clients reach it.
+    private func registration(port: Int) -> BrokerRegistration {
+        BrokerRegistration(
+            brokerId: config.nodeId, host: config.advertisedHost ?? config.listenHost,
+            port: Int32(config.advertisedPort ?? port), rack: nil, incarnation: incarnation)
+    }
+
+    /// A random id for this process, so that its registration is told from another's.
+    private let incarnation = KafkaUUID.random().description
+
+    /// Loads every log (recovering them after a crash), applies the metadata (hosting every
+    /// partition this broker holds, in its role) and starts following the store.
+    func loadLogs() async throws {
+        let image = store.currentImage()
+        let known = image.topicsByName
         let schema = schema
         let report = try logManager.startup { partition in
             schema.logConfig(known[partition.topic]?.configs ?? [:])
         }
-        // Partition directories of topics that no longer exist (deleted while down) go away.
-        for log in logManager.allLogs where (known[log.topicPartition.topic].map { log.topicPartition.partition >= $0.partitionCount } ?? true) {
+        // Partition directories this broker does not hold (topics deleted while it was down,
+        // partitions placed elsewhere) go away.
+        for log in logManager.allLogs where image.partition(log.topicPartition)?.replicas.contains(config.nodeId) != true {
             try logManager.deleteLog(for: log.topicPartition)
         }
-        for topic in known.values {
-            // A topic whose missing logs cannot be created (one half-created by an older broker
-            // that ran out of descriptors, a blocked directory) must not keep the broker from
-            // starting: its partitions that opened are served, the others answer
-            // UNKNOWN_TOPIC_OR_PARTITION, and every other topic works.
-            do {
-                try replicas.becomeLeader(of: topic, config: schema.logConfig(topic.configs))
-            } catch {
-                logger.error("topic \(topic.name): not every one of its \(topic.partitionCount) partitions could be opened, serving the others: \(error)")
-            }
-        }
-        try groups.start(topics: topics, metadata: metadata)
+        applier.applyNow(image)
+        applier.start()
+        try await groups.start(topics: topics, metadata: view)
         for problem in report.problems {
             switch problem.severity {
             case .error: logger.error("\(problem)")
@@ -95,7 +105,10 @@ public final class Broker: Service, Sendable {
 
     /// Binds the listener and returns the address it got (the port may have been 0).
     public func start() async throws -> SocketAddress {
-        try loadLogs()
+        // Registered first (with the configured port), so that placement at start-up
+        // (`__consumer_offsets`) sees this broker live.
+        _ = try await store.register(registration(port: config.listenPort))
+        try await loadLogs()
         let dispatcher = makeDispatcher()
         let logger = logger
         let maxFrame = config.socketRequestMaxBytes
@@ -123,7 +136,11 @@ public final class Broker: Service, Sendable {
             .bind(host: config.listenHost, port: config.listenPort).get()
         serverChannel.set(channel)
         let address = channel.localAddress!
-        logger.info("Runnel broker \(config.nodeId) listening on \(address) (cluster \(metadata.clusterId))")
+        if let port = address.port, port != config.listenPort {
+            // Port 0 asked for any free port: the registration names the one bound.
+            _ = try await store.register(registration(port: port))
+        }
+        logger.info("Runnel broker \(config.nodeId) listening on \(address) (cluster \(store.clusterId))")
         return address
     }
 
@@ -153,7 +170,9 @@ public final class Broker: Service, Sendable {
     public func stop() async throws {
         if let channel = serverChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()
+        applier.stop()
         groups.stop()
+        await store.close()
         await connections.closeAll(timeout: .seconds(10))
         // No fetch is left to read for: the read pool's threads can go.
         try? await logReads.shutdown()

@@ -1,25 +1,36 @@
 import RunnelCluster
-import Synchronization
 
 /// Hands out producer ids for InitProducerId, reserving them from the metadata store in blocks
-/// so that ids stay unique across restarts without a disk write per producer.
-final class ProducerIdAllocator: Sendable {
+/// (a compare-and-swap in etcd), so that ids stay unique across restarts and brokers without a
+/// store write per producer. An actor: one refill at a time, shared by the callers waiting.
+actor ProducerIdAllocator {
     static let blockSize: Int64 = 1000
-    private let store: EmbeddedMetadataStore
-    private let range = Mutex<(next: Int64, end: Int64)>((0, 0))
+    private let store: any MetadataStore
+    private var range: (next: Int64, end: Int64) = (0, 0)
+    private var refill: Task<Int64, any Error>?
 
-    init(store: EmbeddedMetadataStore) {
+    init(store: any MetadataStore) {
         self.store = store
     }
 
-    func next() throws -> Int64 {
-        try range.withLock { range in
-            if range.next == range.end {
-                let first = try store.allocateProducerIds(count: Self.blockSize)
+    func next() async throws -> Int64 {
+        while range.next == range.end {
+            let pending = refill ?? Task { [store] in try await store.allocateProducerIds(count: Self.blockSize) }
+            refill = pending
+            let first: Int64
+            do {
+                first = try await pending.value
+            } catch {
+                if refill == pending { refill = nil }
+                throw error
+            }
+            // The first waiter back installs the block; the others find it installed.
+            if refill == pending {
+                refill = nil
                 range = (first, first + Self.blockSize)
             }
-            defer { range.next += 1 }
-            return range.next
         }
+        defer { range.next += 1 }
+        return range.next
     }
 }

@@ -7,17 +7,21 @@ import Synchronization
 /// Creating, growing, reconfiguring and deleting topics. CreateTopics, Metadata's
 /// auto-creation, CreatePartitions, the config APIs and DeleteTopics all go through here.
 ///
-/// Creation and growth are atomic: every new partition's log is created first, and only when
-/// all exist is the metadata change committed (durably). If any log cannot be created, the
-/// ones that were are deleted again and nothing is committed. So a topic in the metadata always
-/// has all its logs; a crash in between leaves only directories of partitions the metadata does
-/// not know, which start-up deletes. The limits (`PartitionCapacity`) are checked before the
-/// disk is touched.
+/// Every change is written to the metadata store and then waited for: it takes effect when
+/// the broker applies the image that holds it (`MetadataApplier`), the same path a change
+/// made by another broker takes. Creation and growth stay atomic on this broker: the logs of
+/// the new partitions it holds are created first, and only when all exist is the change
+/// committed; if any cannot be created, those that were are deleted and nothing is
+/// committed. A crash in between leaves only directories of partitions the metadata does not
+/// know, which start-up deletes. The limits (`PartitionCapacity`) are checked before the disk
+/// is touched.
 ///
-/// Topic changes run one at a time (`changes`), so a creation's name check, logs and commit
-/// see no other change in between, and a rollback never deletes another creation's logs.
+/// Topic changes made through this broker run one at a time (`changes`), so a creation's
+/// name check, logs and commit see no other local change in between, and a rollback never
+/// deletes another creation's logs. Between brokers the store decides (a name is created once).
 struct TopicLifecycle: Sendable {
-    let metadata: EmbeddedMetadataStore
+    let store: any MetadataStore
+    let view: MetadataView
     let schema: TopicConfigSchema
     let replicas: ReplicaManager
     let config: BrokerConfig
@@ -28,89 +32,122 @@ struct TopicLifecycle: Sendable {
     func create(
         name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool = false,
         isInternal: Bool = false
-    ) throws -> TopicMetadata {
+    ) async throws -> TopicMetadata {
         let count = partitions == -1 ? config.numPartitions : partitions
         let factor = replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor
-        return try changes.run { () throws -> TopicMetadata in
+        return try await changes.run { () async throws -> TopicMetadata in
             if let problem = schema.validate(configs) { throw ClusterMetadataError(.invalidConfig, problem) }
             if let reason = TopicMetadata.validate(name: name) { throw ClusterMetadataError(.invalidTopicException, reason) }
-            guard metadata.topic(named: name) == nil else { throw ClusterMetadataError(.topicAlreadyExists, "topic '\(name)' already exists") }
+            let image = view.image
+            guard image.topic(named: name) == nil else { throw ClusterMetadataError(.topicAlreadyExists, "topic '\(name)' already exists") }
             guard count > 0 else { throw ClusterMetadataError(.invalidPartitions, "number of partitions must be larger than 0") }
-            guard factor == 1 else { throw ClusterMetadataError(.invalidReplicationFactor, "replication factor must be 1 on a single broker") }
-            try capacity.checkRoom(adding: Int(count), hosted: hostedPartitionCount)
-            let planned = TopicMetadata(
-                name: name, id: .zero, partitionCount: count, replicationFactor: factor, configs: configs, isInternal: isInternal)
-            if validateOnly { return planned }
-            try createLogs(of: planned, partitions: 0..<count)
+            let assignment = try place(count: count, firstIndex: 0, replicationFactor: factor, image: image)
+            let local = localIndices(assignment, from: 0)
+            try capacity.checkRoom(adding: local.count, hosted: replicas.hostedCount)
+            let topic = TopicMetadata(
+                name: name, id: KafkaUUID.random(), partitionCount: count, replicationFactor: factor, configs: configs,
+                isInternal: isInternal)
+            if validateOnly { return topic }
+            try createLogs(of: topic, partitions: local)
+            let revision: Int64
             do {
-                return try metadata.createTopic(
-                    name: name, partitions: count, replicationFactor: factor, configs: configs, isInternal: isInternal)
+                revision = try await store.createTopic(topic, partitions: assignment.map(PartitionState.initial(replicas:)))
             } catch {
-                removeLogs(topic: name, partitions: 0..<count)
+                removeLogs(topic: name, partitions: local)
                 throw error
             }
-        }
-    }
-
-    func delete(name: String) throws -> TopicMetadata {
-        guard config.deleteTopicEnable else { throw ClusterMetadataError(.invalidRequest, "topic deletion is disabled (delete.topic.enable=false)") }
-        return try changes.run { () throws -> TopicMetadata in
-            if metadata.topic(named: name)?.isInternal == true {
-                throw ClusterMetadataError(.invalidRequest, "internal topic '\(name)' cannot be deleted")
-            }
-            let topic = try metadata.deleteTopic(named: name)
-            try replicas.removePartitions(of: topic)
+            try await awaitApplied(revision)
             return topic
         }
     }
 
-    /// Grows a topic to `totalCount` partitions: the new logs first, then the metadata.
-    func addPartitions(topic name: String, totalCount: Int32, validateOnly: Bool) throws -> TopicMetadata {
-        try changes.run { () throws -> TopicMetadata in
-            guard let topic = metadata.topic(named: name) else {
+    func delete(name: String) async throws -> TopicMetadata {
+        guard config.deleteTopicEnable else { throw ClusterMetadataError(.invalidRequest, "topic deletion is disabled (delete.topic.enable=false)") }
+        return try await changes.run { () async throws -> TopicMetadata in
+            guard let topic = view.image.topic(named: name) else {
+                throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
+            }
+            if topic.isInternal { throw ClusterMetadataError(.invalidRequest, "internal topic '\(name)' cannot be deleted") }
+            // The logs go when the image without the topic is applied.
+            try await awaitApplied(try await store.deleteTopic(named: name))
+            return topic
+        }
+    }
+
+    /// Grows a topic to `totalCount` partitions: the new local logs first, then the metadata.
+    func addPartitions(topic name: String, totalCount: Int32, validateOnly: Bool) async throws -> TopicMetadata {
+        try await changes.run { () async throws -> TopicMetadata in
+            let image = view.image
+            guard let topic = image.topic(named: name) else {
                 throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
             guard totalCount > topic.partitionCount else {
                 throw ClusterMetadataError(.invalidPartitions, "topic currently has \(topic.partitionCount) partitions, \(totalCount) would not be an increase")
             }
-            try capacity.checkRoom(adding: Int(totalCount) - Int(topic.partitionCount), hosted: hostedPartitionCount)
+            let assignment = try place(
+                count: totalCount - topic.partitionCount, firstIndex: topic.partitionCount,
+                replicationFactor: topic.replicationFactor, image: image)
+            let local = localIndices(assignment, from: topic.partitionCount)
+            try capacity.checkRoom(adding: local.count, hosted: replicas.hostedCount)
             if validateOnly { return topic }
             var grown = topic
             grown.partitionCount = totalCount
-            let added = topic.partitionCount..<totalCount
-            try createLogs(of: grown, partitions: added)
+            try createLogs(of: grown, partitions: local)
+            let revision: Int64
             do {
-                return try metadata.setPartitionCount(topic: name, to: totalCount)
+                revision = try await store.addPartitions(to: topic, assignment.map(PartitionState.initial(replicas:)))
             } catch {
-                removeLogs(topic: name, partitions: added)
+                removeLogs(topic: name, partitions: local)
                 throw error
             }
+            try await awaitApplied(revision)
+            return grown
         }
     }
 
-    /// Replaces a topic's overrides (after validation) and applies them to its logs.
-    func setConfigs(topic name: String, to configs: [String: String], validateOnly: Bool) throws {
-        try changes.run { () throws in
-            guard metadata.topic(named: name) != nil else {
+    /// Replaces a topic's overrides (after validation); the logs take them when applied.
+    func setConfigs(topic name: String, to configs: [String: String], validateOnly: Bool) async throws {
+        try await changes.run { () async throws in
+            guard view.image.topic(named: name) != nil else {
                 throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
             if let problem = schema.validate(configs) { throw ClusterMetadataError(.invalidConfig, problem) }
             if validateOnly { return }
-            let topic = try metadata.setConfigs(topic: name, to: configs)
-            try replicas.update(topic: topic, config: schema.logConfig(topic.configs))
+            try await awaitApplied(try await store.setConfigs(topic: name, to: configs))
         }
     }
 
-    /// Partitions the metadata holds, all of which this single broker hosts.
-    private var hostedPartitionCount: Int {
-        metadata.topics.reduce(0) { $0 + Int($1.partitionCount) }
+    /// Replica lists for new partitions over the live brokers. One broker alone always starts
+    /// at itself; in a cluster the start is random per topic so leaders spread.
+    private func place(count: Int32, firstIndex: Int32, replicationFactor: Int16, image: MetadataImage) throws -> [[Int32]] {
+        let brokers = Array(image.brokers.values)
+        return try ReplicaPlacement.place(
+            count: count, firstIndex: firstIndex, replicationFactor: replicationFactor, brokers: brokers,
+            start: brokers.count > 1 ? Int.random(in: 0..<brokers.count) : 0)
     }
 
-    /// Creates (and takes leadership of) the logs of `partitions`; if one fails, deletes those
-    /// this call created and rethrows.
-    private func createLogs(of topic: TopicMetadata, partitions: Range<Int32>) throws {
+    /// The partition indices (counted from `first`) whose replicas include this broker.
+    private func localIndices(_ assignment: [[Int32]], from first: Int32) -> [Int32] {
+        assignment.indices.filter { assignment[$0].contains(config.nodeId) }.map { first + Int32($0) }
+    }
+
+    private func awaitApplied(_ revision: Int64) async throws {
+        guard await view.waitUntilApplied(revision) else {
+            throw ClusterMetadataError(.requestTimedOut, "the change was committed but this broker has not applied it yet")
+        }
+    }
+
+    /// Creates the logs of `partitions` (held here); if one fails, deletes those this call
+    /// created and rethrows.
+    private func createLogs(of topic: TopicMetadata, partitions: [Int32]) throws {
+        let logConfig = schema.logConfig(topic.configs)
         do {
-            try replicas.becomeLeader(of: topic, config: schema.logConfig(topic.configs))
+            for index in partitions {
+                let topicPartition = TopicPartition(topic: topic.name, partition: index)
+                if replicas.logManager.log(for: topicPartition) == nil {
+                    _ = try replicas.logManager.createLog(for: topicPartition, config: logConfig)
+                }
+            }
         } catch {
             removeLogs(topic: topic.name, partitions: partitions)
             throw error
@@ -121,9 +158,9 @@ struct TopicLifecycle: Sendable {
     /// creation failed half-way (made, but its log never opened, so the log manager does not
     /// know it). Best effort: what stays behind belongs to partitions the metadata does not
     /// have, and start-up deletes those.
-    private func removeLogs(topic: String, partitions: Range<Int32>) {
-        try? replicas.removePartitions(topic: topic, indices: partitions)
+    private func removeLogs(topic: String, partitions: [Int32]) {
         for index in partitions {
+            try? replicas.removePartitions(topic: topic, indices: index..<index + 1)
             let name = TopicPartition(topic: topic, partition: index).directoryName
             for directory in replicas.logManager.directories {
                 var isDirectory: ObjCBool = false
@@ -136,12 +173,20 @@ struct TopicLifecycle: Sendable {
     }
 }
 
-/// Serializes topic changes (see `TopicLifecycle`). A class so that every copy of the
-/// `TopicLifecycle` value shares one lock.
-final class TopicChangeLock: Sendable {
-    private let mutex = Mutex(())
+/// Serializes topic changes (see `TopicLifecycle`) across awaits. A reference type, so that
+/// every copy of the `TopicLifecycle` value shares one queue; waiters run in arrival order.
+actor TopicChangeLock {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    func run<T>(_ change: () throws -> T) throws -> T {
-        try mutex.withLock { _ throws -> T in try change() }
+    func run<T: Sendable>(_ change: @Sendable () async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+        // Hand the lock straight to the next waiter, or free it.
+        defer { if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() } }
+        return try await change()
     }
 }

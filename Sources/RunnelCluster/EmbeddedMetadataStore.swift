@@ -5,35 +5,72 @@ import Glibc
 import RunnelProtocol
 import Synchronization
 
-/// Cluster metadata for a single broker, kept in a JSON file in the data directory.
+/// Cluster metadata for a single broker, kept in a JSON file in the data directory: the
+/// default store, used when no `--metadata etcd://...` is given.
 ///
 /// Every change is written atomically (temporary file, fsync, rename) before it is visible,
-/// so a topic a client was told exists survives a crash. A multi-broker cluster will keep the
-/// same facts in etcd behind the same interface.
-public final class EmbeddedMetadataStore: Sendable {
+/// so a topic a client was told exists survives a crash. The one broker is always live and
+/// always the controller; its lease never expires.
+///
+/// Concurrency: all state sits in one `Mutex`; a write persists and publishes under it, so
+/// images reach subscribers in revision order.
+public final class EmbeddedMetadataStore: MetadataStore, Sendable {
     struct Snapshot: Codable, Sendable {
         var clusterId: String
         var topics: [String: TopicMetadata]
+        /// Each topic's partition states by index. Absent in files written before partitions
+        /// had state: those partitions are led by this broker alone.
+        var partitions: [String: [PartitionState]]?
         /// Producer ids below this were handed out (in blocks) before; a restart continues above.
         var producerIdsAllocatedUpTo: Int64?
     }
 
+    private struct State {
+        var snapshot: Snapshot
+        var image: MetadataImage
+        var subscribers: [Int: AsyncStream<MetadataImage>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
     public let path: String
     public let brokerId: Int32
-    private let state: Mutex<Snapshot>
+    private let state: Mutex<State>
 
     /// Opens the store at `directory/cluster-metadata.json`, creating it with a new cluster id.
     public init(directory: String, brokerId: Int32) throws {
         path = directory + "/cluster-metadata.json"
         self.brokerId = brokerId
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let snapshot: Snapshot
         if FileManager.default.fileExists(atPath: path) {
-            state = Mutex(try Self.read(path))
+            snapshot = try Self.read(path)
         } else {
-            let snapshot = Snapshot(clusterId: Self.newClusterId(), topics: [:])
+            snapshot = Snapshot(clusterId: Self.newClusterId(), topics: [:])
             try Self.write(snapshot, to: path)
-            state = Mutex(snapshot)
         }
+        state = Mutex(State(snapshot: snapshot, image: Self.image(of: snapshot, revision: 1, brokerId: brokerId)))
+    }
+
+    /// The image of a snapshot; the revision counts changes since the store was opened. A
+    /// partition keeps its version from `previous` while its state (and topic) is unchanged,
+    /// as an etcd key keeps its mod revision.
+    private static func image(
+        of snapshot: Snapshot, revision: Int64, brokerId: Int32, previous: MetadataImage? = nil
+    ) -> MetadataImage {
+        var partitions: [TopicPartition: VersionedPartitionState] = [:]
+        for topic in snapshot.topics.values {
+            let states = snapshot.partitions?[topic.name] ?? []
+            let sameTopic = previous?.topicsByName[topic.name]?.id == topic.id
+            for index in 0..<topic.partitionCount {
+                let key = TopicPartition(topic: topic.name, partition: index)
+                let state = Int(index) < states.count ? states[Int(index)] : PartitionState.initial(replicas: [brokerId])
+                let kept = sameTopic ? previous?.partitions[key].flatMap { $0.state == state ? $0.version : nil } : nil
+                partitions[key] = VersionedPartitionState(state: state, version: kept ?? revision)
+            }
+        }
+        return MetadataImage(
+            clusterId: snapshot.clusterId, revision: revision, topicsByName: snapshot.topics, partitions: partitions,
+            brokers: previous?.brokers ?? [:], controllerId: brokerId)
     }
 
     /// Reads the snapshot at `path`; any failure names the file (an operator must find it).
@@ -65,94 +102,142 @@ public final class EmbeddedMetadataStore: Sendable {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    public var clusterId: String { state.withLock { $0.clusterId } }
+    public var clusterId: String { state.withLock { $0.snapshot.clusterId } }
 
-    public var topics: [TopicMetadata] {
-        state.withLock { Array($0.topics.values) }.sorted { $0.name < $1.name }
-    }
+    public func currentImage() -> MetadataImage { state.withLock { $0.image } }
 
-    public func topic(named name: String) -> TopicMetadata? { state.withLock { $0.topics[name] } }
-
-    public func topic(id: KafkaUUID) -> TopicMetadata? {
-        state.withLock { $0.topics.values.first { $0.id == id } }
-    }
-
-    public func createTopic(
-        name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], isInternal: Bool = false
-    ) throws -> TopicMetadata {
-        if let reason = TopicMetadata.validate(name: name) { throw ClusterMetadataError(.invalidTopicException, reason) }
-        guard partitions > 0 else { throw ClusterMetadataError(.invalidPartitions, "number of partitions must be larger than 0") }
-        guard replicationFactor == 1 else {
-            throw ClusterMetadataError(
-                .invalidReplicationFactor, "replication factor \(replicationFactor) is larger than the 1 available broker")
+    public func updates() -> AsyncStream<MetadataImage> {
+        // Images are whole pictures: a slow subscriber needs only the newest.
+        let (stream, continuation) = AsyncStream.makeStream(of: MetadataImage.self, bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            defer { state.nextSubscriber += 1 }
+            state.subscribers[state.nextSubscriber] = continuation
+            continuation.yield(state.image)
+            return state.nextSubscriber
         }
-        return try mutate { snapshot in
-            guard snapshot.topics[name] == nil else {
-                throw ClusterMetadataError(.topicAlreadyExists, "topic '\(name)' already exists")
-            }
-            let topic = TopicMetadata(
-                name: name, id: KafkaUUID.random(), partitionCount: partitions, replicationFactor: replicationFactor,
-                configs: configs, isInternal: isInternal)
-            snapshot.topics[name] = topic
-            return topic
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
         }
+        return stream
     }
 
-    public func deleteTopic(named name: String) throws -> TopicMetadata {
+    public func createTopic(_ topic: TopicMetadata, partitions: [PartitionState]) async throws -> Int64 {
         try mutate { snapshot in
-            guard let topic = snapshot.topics.removeValue(forKey: name) else {
+            guard snapshot.topics[topic.name] == nil else {
+                throw ClusterMetadataError(.topicAlreadyExists, "topic '\(topic.name)' already exists")
+            }
+            snapshot.topics[topic.name] = topic
+            snapshot.partitions = snapshot.partitions ?? [:]
+            snapshot.partitions?[topic.name] = partitions
+        }
+    }
+
+    public func deleteTopic(named name: String) async throws -> Int64 {
+        try mutate { snapshot in
+            guard snapshot.topics.removeValue(forKey: name) != nil else {
                 throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
-            return topic
+            snapshot.partitions?.removeValue(forKey: name)
         }
     }
 
-    public func setPartitionCount(topic name: String, to count: Int32) throws -> TopicMetadata {
+    public func addPartitions(to topic: TopicMetadata, _ added: [PartitionState]) async throws -> Int64 {
         try mutate { snapshot in
-            guard var topic = snapshot.topics[name] else {
-                throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
+            guard var current = snapshot.topics[topic.name], current.id == topic.id,
+                  current.partitionCount == topic.partitionCount
+            else {
+                throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(topic.name)' changed meanwhile; try again")
             }
-            guard count > topic.partitionCount else {
-                throw ClusterMetadataError(
-                    .invalidPartitions, "topic currently has \(topic.partitionCount) partitions, \(count) would not be an increase")
-            }
-            topic.partitionCount = count
-            snapshot.topics[name] = topic
-            return topic
+            var states = snapshot.partitions?[topic.name]
+                ?? Array(repeating: PartitionState.initial(replicas: [brokerId]), count: Int(current.partitionCount))
+            states.append(contentsOf: added)
+            current.partitionCount += Int32(added.count)
+            snapshot.topics[topic.name] = current
+            snapshot.partitions = snapshot.partitions ?? [:]
+            snapshot.partitions?[topic.name] = states
         }
     }
 
-    public func setConfigs(topic name: String, to configs: [String: String]) throws -> TopicMetadata {
+    public func setConfigs(topic name: String, to configs: [String: String]) async throws -> Int64 {
         try mutate { snapshot in
-            guard var topic = snapshot.topics[name] else {
+            guard snapshot.topics[name] != nil else {
                 throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
-            topic.configs = configs
-            snapshot.topics[name] = topic
-            return topic
+            snapshot.topics[name]?.configs = configs
         }
     }
+
+    public func compareAndSet(_ partition: TopicPartition, expected: Int64, to newState: PartitionState) async throws -> CompareAndSetResult {
+        // `mutate` checks the version under the lock the write holds.
+        do {
+            let revision = try mutate { snapshot in
+                guard let topic = snapshot.topics[partition.topic], partition.partition < topic.partitionCount else {
+                    throw CompareAndSetConflict()
+                }
+                var states = snapshot.partitions?[partition.topic]
+                    ?? Array(repeating: PartitionState.initial(replicas: [brokerId]), count: Int(topic.partitionCount))
+                states[Int(partition.partition)] = newState
+                snapshot.partitions = snapshot.partitions ?? [:]
+                snapshot.partitions?[partition.topic] = states
+            } precondition: { image in image.partitions[partition]?.version == expected }
+            return .committed(revision: revision)
+        } catch is CompareAndSetConflict {
+            return .conflict(state.withLock { $0.image.partitions[partition] })
+        }
+    }
+
+    private struct CompareAndSetConflict: Error {}
 
     /// Reserves the next `count` producer ids, durably, and returns the first.
-    public func allocateProducerIds(count: Int64) throws -> Int64 {
-        try mutate { snapshot in
-            let first = snapshot.producerIdsAllocatedUpTo ?? 0
+    public func allocateProducerIds(count: Int64) async throws -> Int64 {
+        var first: Int64 = 0
+        _ = try mutate { snapshot in
+            first = snapshot.producerIdsAllocatedUpTo ?? 0
             guard count > 0, first <= Int64.max - count else {
                 throw ClusterMetadataError(.unknownServerError, "producer ids exhausted (\(first) allocated)")
             }
             snapshot.producerIdsAllocatedUpTo = first + count
-            return first
+        }
+        return first
+    }
+
+    /// The one broker is live from its registration on; nothing can expire it.
+    public func register(_ registration: BrokerRegistration) async throws -> any BrokerLease {
+        publish { $0.brokers[registration.brokerId] = registration }
+        return PermanentLease()
+    }
+
+    public func close() async {
+        let subscribers = state.withLock { state in
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.finish() }
+    }
+
+    /// Applies a change to a copy, persists it, then publishes the new image; returns its
+    /// revision. `precondition` is checked against the current image under the same lock.
+    private func mutate(
+        _ change: (inout Snapshot) throws -> Void, precondition: (MetadataImage) -> Bool = { _ in true }
+    ) throws -> Int64 {
+        try state.withLock { current in
+            guard precondition(current.image) else { throw CompareAndSetConflict() }
+            var next = current.snapshot
+            try change(&next)
+            try Self.write(next, to: path)
+            current.snapshot = next
+            current.image = Self.image(of: next, revision: current.image.revision + 1, brokerId: brokerId, previous: current.image)
+            for subscriber in current.subscribers.values { subscriber.yield(current.image) }
+            return current.image.revision
         }
     }
 
-    /// Applies a change to a copy, persists it, then publishes it.
-    private func mutate<T>(_ change: (inout Snapshot) throws -> T) throws -> T {
-        try state.withLock { current in
-            var next = current
-            let result = try change(&next)
-            try Self.write(next, to: path)
-            current = next
-            return result
+    /// Publishes an image change that is not persisted (the live broker).
+    private func publish(_ change: (inout MetadataImage) -> Void) {
+        state.withLock { current in
+            change(&current.image)
+            current.image.revision += 1
+            for subscriber in current.subscribers.values { subscriber.yield(current.image) }
         }
     }
 
@@ -178,7 +263,7 @@ public final class EmbeddedMetadataStore: Sendable {
         guard descriptor >= 0 else {
             throw ClusterMetadataError(.unknownServerError, "cannot open \(directory) to fsync it: errno \(errno)")
         }
-        defer { close(descriptor) }
+        defer { Glibc.close(descriptor) }
         guard fsync(descriptor) == 0 else {
             throw ClusterMetadataError(.unknownServerError, "cannot fsync \(directory): errno \(errno)")
         }
@@ -191,4 +276,14 @@ public struct MetadataFileError: Error, Sendable, CustomStringConvertible {
     public let reason: String
 
     public var description: String { "cluster metadata file \(path) \(reason)" }
+}
+
+/// The embedded store's lease: a single broker is never fenced by anyone.
+struct PermanentLease: BrokerLease {
+    func isValid() -> Bool { true }
+    func lost() async {
+        // Never lost: wait until the caller is cancelled.
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+    func release() async {}
 }

@@ -40,11 +40,10 @@ public struct TopicMetadata: Codable, Sendable, Equatable {
 extension KafkaUUID: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        let hex = text.filter { $0 != "-" }
-        guard hex.count == 32, let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) else {
+        guard let id = KafkaUUID(string: text) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a UUID: \(text)"))
         }
-        self.init(high: high, low: low)
+        self = id
     }
 
     public func encode(to encoder: any Encoder) throws {

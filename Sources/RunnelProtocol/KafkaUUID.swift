@@ -23,6 +23,15 @@ public struct KafkaUUID: Hashable, Sendable, CustomStringConvertible {
         return KafkaUUID(high: high, low: low)
     }
 
+    /// Parses the canonical form (or 32 hex digits without dashes); nil for anything else.
+    public init?(string text: String) {
+        let hex = text.filter { $0 != "-" }
+        guard hex.count == 32, let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) else {
+            return nil
+        }
+        self.init(high: high, low: low)
+    }
+
     /// The canonical 8-4-4-4-12 lower-case hex form.
     public var description: String {
         let hex = String(high, radix: 16).leftPadded(to: 16) + String(low, radix: 16).leftPadded(to: 16)

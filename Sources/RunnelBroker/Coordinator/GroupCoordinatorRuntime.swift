@@ -48,10 +48,10 @@ final class GroupCoordinatorRuntime: Sendable {
     }
 
     /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
-    func start(topics: TopicLifecycle, metadata: EmbeddedMetadataStore) throws {
+    func start(topics: TopicLifecycle, metadata: MetadataView) async throws {
         var partitions = metadata.topic(named: Self.offsetsTopic)?.partitionCount ?? 0
         if partitions == 0 {
-            partitions = try topics.create(
+            partitions = try await topics.create(
                 name: Self.offsetsTopic, partitions: partitionCount.load(ordering: .relaxed), replicationFactor: 1, configs: ["retention.ms": "-1"],
                 isInternal: true
             ).partitionCount

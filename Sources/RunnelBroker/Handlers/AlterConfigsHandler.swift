@@ -7,12 +7,13 @@ struct AlterConfigsHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: AlterConfigsRequest, context requestContext: RequestContext) async -> HandlerReply<AlterConfigsResponse> {
-        let responses = request.resources.map { resource in
+        var responses: [AlterConfigsResponse.AlterConfigsResourceResponse] = []
+        for resource in request.resources {
             var response = AlterConfigsResponse.AlterConfigsResourceResponse(resourceType: resource.resourceType, resourceName: resource.resourceName)
             let overrides = Dictionary(resource.configs.compactMap { config in config.value.map { (config.name, $0) } }, uniquingKeysWith: { $1 })
-            (response.errorCode, response.errorMessage) = ConfigChange.apply(
+            (response.errorCode, response.errorMessage) = await ConfigChange.apply(
                 overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
-            return response
+            responses.append(response)
         }
         return .response(AlterConfigsResponse(responses: responses))
     }
@@ -26,7 +27,8 @@ struct IncrementalAlterConfigsHandler: APIHandler {
     func handle(_ request: IncrementalAlterConfigsRequest, context requestContext: RequestContext)
         async -> HandlerReply<IncrementalAlterConfigsResponse>
     {
-        let responses = request.resources.map { resource in
+        var responses: [IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = []
+        for resource in request.resources {
             var response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
             var overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
@@ -41,12 +43,13 @@ struct IncrementalAlterConfigsHandler: APIHandler {
                 default:
                     response.errorCode = KafkaErrorCode.invalidRequest.rawValue
                     response.errorMessage = "unknown config operation \(config.configOperation)"
-                    return response
                 }
             }
-            (response.errorCode, response.errorMessage) = ConfigChange.apply(
-                overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
-            return response
+            if response.errorCode == 0 {
+                (response.errorCode, response.errorMessage) = await ConfigChange.apply(
+                    overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
+            }
+            responses.append(response)
         }
         return .response(IncrementalAlterConfigsResponse(responses: responses))
     }
@@ -56,12 +59,12 @@ struct IncrementalAlterConfigsHandler: APIHandler {
 enum ConfigChange {
     static func apply(
         _ overrides: [String: String], to resourceType: Int8, name: String, validateOnly: Bool, context: HandlerContext
-    ) -> (Int16, String?) {
+    ) async -> (Int16, String?) {
         guard resourceType == ConfigResourceType.topic else {
             return (KafkaErrorCode.invalidRequest.rawValue, "only topic configs can be altered; broker settings are static")
         }
         do {
-            try context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
+            try await context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
             return (0, nil)
         } catch {
             let (code, message) = kafkaError(for: error)

@@ -19,15 +19,16 @@ struct CreatePartitionsHandler: APIHandler {
         } catch {
             requestRefusal = error
         }
-        let results = request.topics.map { topic in
+        var results: [CreatePartitionsResponse.CreatePartitionsTopicResult] = []
+        for topic in request.topics {
             var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: topic.name)
             do {
                 if let requestRefusal { throw requestRefusal }
-                _ = try context.topics.addPartitions(topic: topic.name, totalCount: topic.count, validateOnly: request.validateOnly)
+                _ = try await context.topics.addPartitions(topic: topic.name, totalCount: topic.count, validateOnly: request.validateOnly)
             } catch {
                 (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }
-            return result
+            results.append(result)
         }
         return .response(CreatePartitionsResponse(results: results))
     }

@@ -26,7 +26,7 @@ struct CreateTopicsHandler: APIHandler {
                 guard topic.assignments.isEmpty else {
                     throw ClusterMetadataError(.invalidRequest, "manual replica assignment is not supported on a single broker")
                 }
-                let created = try context.topics.create(
+                let created = try await context.topics.create(
                     name: topic.name, partitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: configs,
                     validateOnly: request.validateOnly)
                 result.topicId = created.id

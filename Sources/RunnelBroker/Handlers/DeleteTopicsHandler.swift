@@ -17,7 +17,7 @@ struct DeleteTopicsHandler: APIHandler {
                 guard let name = topic.name ?? context.metadata.topic(id: topic.id)?.name else {
                     throw ClusterMetadataError(.unknownTopicId, "no topic has id \(topic.id)")
                 }
-                let deleted = try context.topics.delete(name: name)
+                let deleted = try await context.topics.delete(name: name)
                 result.name = deleted.name
                 result.topicId = deleted.id
             } catch {

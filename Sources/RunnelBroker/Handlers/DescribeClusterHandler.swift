@@ -1,14 +1,16 @@
 import RunnelProtocol
 
-/// DescribeCluster (60), versions 0-2: this broker, also the controller.
+/// DescribeCluster (60), versions 0-2: the live brokers and the controller.
 struct DescribeClusterHandler: APIHandler {
     let versions: ClosedRange<Int16> = 0...2
     let context: HandlerContext
 
     func handle(_ request: DescribeClusterRequest, context requestContext: RequestContext) async -> HandlerReply<DescribeClusterResponse> {
-        let (host, port) = context.config.advertised
+        let image = context.metadata.image
         return .response(DescribeClusterResponse(
-            endpointType: request.endpointType, clusterId: context.metadata.clusterId, controllerId: context.config.nodeId,
-            brokers: [.init(brokerId: context.config.nodeId, host: host, port: Int32(port), rack: nil)]))
+            endpointType: request.endpointType, clusterId: image.clusterId, controllerId: image.controllerId ?? -1,
+            brokers: image.brokers.values.sorted { $0.brokerId < $1.brokerId }.map {
+                .init(brokerId: $0.brokerId, host: $0.host, port: $0.port, rack: $0.rack)
+            }))
     }
 }

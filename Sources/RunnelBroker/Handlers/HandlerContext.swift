@@ -7,7 +7,8 @@ import RunnelStorage
 struct HandlerContext: Sendable {
     let config: BrokerConfig
     let schema: TopicConfigSchema
-    let metadata: EmbeddedMetadataStore
+    /// The applied metadata image (topics, partitions, brokers, controller).
+    let metadata: MetadataView
     let replicas: ReplicaManager
     let logManager: LogManager
     let topics: TopicLifecycle
@@ -20,7 +21,7 @@ struct HandlerContext: Sendable {
     init(broker: Broker) {
         config = broker.config
         schema = broker.schema
-        metadata = broker.metadata
+        metadata = broker.view
         replicas = broker.replicas
         logManager = broker.logManager
         topics = broker.topics

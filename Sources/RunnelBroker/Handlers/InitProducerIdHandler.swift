@@ -15,7 +15,7 @@ struct InitProducerIdHandler: APIHandler {
             return .response(InitProducerIdResponse(errorCode: KafkaErrorCode.invalidRequest.rawValue, producerId: -1, producerEpoch: -1))
         }
         do {
-            return .response(InitProducerIdResponse(producerId: try context.producerIds.next(), producerEpoch: 0))
+            return .response(InitProducerIdResponse(producerId: try await context.producerIds.next(), producerEpoch: 0))
         } catch {
             context.logger.error("producer id allocation failed: \(error)")
             return .response(InitProducerIdResponse(errorCode: KafkaErrorCode.unknownServerError.rawValue, producerId: -1, producerEpoch: -1))

@@ -16,18 +16,34 @@ public enum ReplicaRole: Sendable, Equatable {
 }
 
 /// A partition hosted here: its log and this broker's role for it.
+///
+/// The role changes only through `ReplicaManager.apply` (the metadata seam); readers take it
+/// under the lock, so a produce sees one role for its whole check.
 public final class Partition: Sendable {
     public let topicPartition: TopicPartition
+    /// The id of the topic this log belongs to: a topic deleted and created again under the
+    /// same name is another topic, whose partitions start empty.
+    public let topicId: KafkaUUID
     public let log: PartitionLog
     private let roleState: Mutex<ReplicaRole>
 
-    init(topicPartition: TopicPartition, log: PartitionLog, role: ReplicaRole) {
+    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, role: ReplicaRole) {
         self.topicPartition = topicPartition
+        self.topicId = topicId
         self.log = log
         roleState = Mutex(role)
     }
 
     public var role: ReplicaRole { roleState.withLock { $0 } }
+
+    /// Sets the role; returns the previous one.
+    @discardableResult
+    func setRole(_ role: ReplicaRole) -> ReplicaRole {
+        roleState.withLock { current in
+            defer { current = role }
+            return current
+        }
+    }
 
     public var isLeader: Bool {
         if case .leader = role { return true }

@@ -41,33 +41,70 @@ public final class ReplicaManager: Sendable {
         partitions.withLock { $0[topicPartition] }
     }
 
-    /// Makes this broker the leader of every partition of `topic` (single node: ISR = itself),
-    /// creating the logs that do not exist yet.
-    func becomeLeader(of topic: TopicMetadata, config: LogConfig) throws {
-        for index in 0..<topic.partitionCount {
-            let topicPartition = TopicPartition(topic: topic.name, partition: index)
-            if partition(topicPartition) != nil { continue }
-            // createLog returns the existing log if a concurrent caller made it first.
-            let log = try logManager.log(for: topicPartition) ?? logManager.createLog(for: topicPartition, config: config)
-            // On one node every append is "replicated" once written: the high watermark is the log end.
-            log.updateHighWatermark(log.offsets.logEndOffset)
-            let hosted = Partition(topicPartition: topicPartition, log: log, role: .leader(epoch: 0, inSyncReplicas: [brokerId]))
-            partitions.withLock { partitions in
-                if partitions[topicPartition] == nil { partitions[topicPartition] = hosted }
+    /// Applies a metadata image — the one seam through which this broker's roles change:
+    /// hosts every partition it is a replica of, in the role the image gives it (leader or
+    /// follower, with the leader epoch), applies changed topic configs, and stops every
+    /// partition it no longer holds, deleting its log (topic deleted, or recreated under the
+    /// same name with a new id). Idempotent: applying an image twice changes nothing.
+    /// Returns the partitions whose logs could not be opened or created; they stay unhosted
+    /// (UNKNOWN_TOPIC_OR_PARTITION) and every other partition is served.
+    func apply(_ image: MetadataImage, logConfig: (TopicMetadata) -> LogConfig) -> [(TopicPartition, any Error)] {
+        var wanted: [TopicPartition: (topic: TopicMetadata, state: PartitionState)] = [:]
+        for (topicPartition, versioned) in image.partitions where versioned.state.replicas.contains(brokerId) {
+            guard let topic = image.topicsByName[topicPartition.topic] else { continue }
+            wanted[topicPartition] = (topic, versioned.state)
+        }
+        let stale = partitions.withLock { hosted in
+            hosted.values.filter { partition in wanted[partition.topicPartition].map { $0.topic.id != partition.topicId } ?? true }
+        }
+        for partition in stale {
+            do {
+                try removePartitions(topic: partition.topicPartition.topic, indices: partition.topicPartition.partition..<partition.topicPartition.partition + 1)
+            } catch {
+                logger.error("stopping \(partition.topicPartition) failed: \(error)")
             }
         }
+        var failures: [(TopicPartition, any Error)] = []
+        for (topicPartition, wanted) in wanted.sorted(by: { $0.key < $1.key }) {
+            let role: ReplicaRole = wanted.state.leader == brokerId
+                ? .leader(epoch: wanted.state.leaderEpoch, inSyncReplicas: Set(wanted.state.isr))
+                : .follower(leaderId: wanted.state.leader, epoch: wanted.state.leaderEpoch)
+            do {
+                try host(topicPartition, of: wanted.topic, role: role, config: logConfig(wanted.topic))
+            } catch {
+                failures.append((topicPartition, error))
+            }
+        }
+        return failures
     }
 
-    /// Applies a topic's changed configuration to its logs.
-    func update(topic: TopicMetadata, config: LogConfig) throws {
-        for index in 0..<topic.partitionCount {
-            try partition(TopicPartition(topic: topic.name, partition: index))?.log.update(config: config)
+    /// Hosts one partition in `role`, opening or creating its log, or updates the role and
+    /// config of one already hosted.
+    private func host(_ topicPartition: TopicPartition, of topic: TopicMetadata, role: ReplicaRole, config: LogConfig) throws {
+        if let hosted = partition(topicPartition) {
+            if hosted.log.config != config { try hosted.log.update(config: config) }
+            let previous = hosted.setRole(role)
+            if case .leader = role, previous != role {
+                // Until followers replicate, the ISR is the leader alone: what it has is committed.
+                hosted.log.updateHighWatermark(hosted.log.offsets.logEndOffset)
+            }
+            // A leader that stopped leading answers its long polls now (NOT_LEADER_OR_FOLLOWER).
+            if previous != role { waitingRoom.notifyAppend(to: topicPartition) }
+            return
+        }
+        // createLog returns the existing log if a concurrent caller made it first.
+        let log = try logManager.log(for: topicPartition) ?? logManager.createLog(for: topicPartition, config: config)
+        if log.config != config { try log.update(config: config) }
+        // On one copy every append is "replicated" once written: the high watermark is the log end.
+        if case .leader = role { log.updateHighWatermark(log.offsets.logEndOffset) }
+        let hosted = Partition(topicPartition: topicPartition, topicId: topic.id, log: log, role: role)
+        partitions.withLock { partitions in
+            if partitions[topicPartition] == nil { partitions[topicPartition] = hosted }
         }
     }
 
-    func removePartitions(of topic: TopicMetadata) throws {
-        try removePartitions(topic: topic.name, indices: 0..<topic.partitionCount)
-    }
+    /// How many partitions this broker hosts.
+    var hostedCount: Int { partitions.withLock { $0.count } }
 
     /// Stops hosting the partitions and deletes their logs; partitions not hosted are skipped.
     /// Goes on past a failure (a rollback must remove all it can) and rethrows the first.

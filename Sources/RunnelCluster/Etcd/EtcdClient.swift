@@ -199,6 +199,8 @@ public final class EtcdClient: Sendable {
             return ["request_put": put]
         case .delete(let key):
             return ["request_delete_range": ["key": EtcdJSON.bytes(key)]]
+        case .deletePrefix(let prefix):
+            return ["request_delete_range": ["key": EtcdJSON.bytes(prefix), "range_end": EtcdJSON.bytes(EtcdJSON.prefixEnd(prefix))]]
         case .get(let key):
             return ["request_range": ["key": EtcdJSON.bytes(key)]]
         }

@@ -63,6 +63,8 @@ public enum EtcdCompare: Sendable, Equatable {
 public enum EtcdOperation: Sendable, Equatable {
     case put(key: String, value: [UInt8], lease: Int64 = 0)
     case delete(key: String)
+    /// Deletes every key that starts with `prefix`.
+    case deletePrefix(String)
     case get(key: String)
 }
 

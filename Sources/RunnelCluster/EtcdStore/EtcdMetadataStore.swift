@@ -1,0 +1,218 @@
+import Foundation
+import Logging
+import RunnelProtocol
+import Synchronization
+
+/// The cluster metadata in etcd v3 (see `EtcdKeyLayout` for the keys): the store every broker
+/// of a cluster shares.
+///
+/// Reads are local: the store loads every key under its prefix once, then follows a watch
+/// from the revision after that read, and keeps the image current (a compacted or broken
+/// watch re-reads everything and resumes, so no change is ever skipped unknowingly). Writes
+/// are transactions that compare what they replace (create revision 0 for "absent", mod
+/// revision for "unchanged since I read it"), so concurrent writers never both win.
+///
+/// Concurrency: the image, the raw facts it is built from and the subscribers sit in one
+/// `Mutex`; one watch task updates them; writes may come from any task.
+public final class EtcdMetadataStore: MetadataStore, Sendable {
+    public let client: EtcdClient
+    let keys: EtcdKeyLayout
+    public let clusterId: String
+    let logger: Logger
+    private let state: Mutex<State>
+    private let watcher = Mutex<Task<Void, Never>?>(nil)
+
+    /// What the keys hold, decoded, with the revisions writes compare.
+    struct Facts {
+        var topics: [String: (topic: TopicMetadata, version: Int64)] = [:]
+        var partitions: [KafkaUUID: [Int32: VersionedPartitionState]] = [:]
+        var brokers: [Int32: (registration: BrokerRegistration, lease: Int64)] = [:]
+        /// The controller and its epoch (the create revision of its key: new at every election).
+        var controller: (brokerId: Int32, epoch: Int64)?
+    }
+
+    private struct State {
+        var facts = Facts()
+        var image: MetadataImage
+        var subscribers: [Int: AsyncStream<MetadataImage>.Continuation] = [:]
+        var nextSubscriber = 0
+        var closed = false
+    }
+
+    /// Connects, agrees on the cluster id (the first broker's `proposedClusterId` wins; every
+    /// later one reads it) and loads the metadata. Throws if etcd cannot be reached.
+    public static func connect(
+        endpoints: [String], prefix: String = "/runnel", proposedClusterId: String, logger: Logger
+    ) async throws -> EtcdMetadataStore {
+        let client = EtcdClient(endpoints: endpoints)
+        let keys = EtcdKeyLayout(prefix: prefix)
+        let result = try await client.transaction(
+            if: [.createRevision(key: keys.clusterId, equals: 0)],
+            then: [.put(key: keys.clusterId, value: Array(proposedClusterId.utf8))],
+            else: [.get(key: keys.clusterId)])
+        let clusterId = result.succeeded ? proposedClusterId : result.reads.first?.first.map { String(decoding: $0.value, as: UTF8.self) }
+        guard let clusterId, !clusterId.isEmpty else {
+            throw ClusterMetadataError(.unknownServerError, "etcd holds no readable cluster id at \(keys.clusterId)")
+        }
+        let store = EtcdMetadataStore(client: client, keys: keys, clusterId: clusterId, logger: logger)
+        let revision = try await store.reload()
+        store.follow(from: revision + 1)
+        return store
+    }
+
+    private init(client: EtcdClient, keys: EtcdKeyLayout, clusterId: String, logger: Logger) {
+        self.client = client
+        self.keys = keys
+        self.clusterId = clusterId
+        self.logger = logger
+        state = Mutex(State(image: MetadataImage(clusterId: clusterId, revision: 0)))
+    }
+
+    // MARK: Reading
+
+    public func currentImage() -> MetadataImage { state.withLock { $0.image } }
+
+    /// The decoded facts, for writes that compare revisions.
+    func facts() -> Facts { state.withLock { $0.facts } }
+
+    public func updates() -> AsyncStream<MetadataImage> {
+        let (stream, continuation) = AsyncStream.makeStream(of: MetadataImage.self, bufferingPolicy: .bufferingNewest(1))
+        let id: Int? = state.withLock { state in
+            guard !state.closed else { return nil }
+            defer { state.nextSubscriber += 1 }
+            state.subscribers[state.nextSubscriber] = continuation
+            continuation.yield(state.image)
+            return state.nextSubscriber
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Reads every key under the prefix and replaces the facts; returns the read's revision.
+    @discardableResult
+    func reload() async throws -> Int64 {
+        let (values, revision) = try await client.get(prefix: keys.root)
+        var facts = Facts()
+        for value in values { apply(.put(value), to: &facts) }
+        publish(facts, revision: revision)
+        return revision
+    }
+
+    /// Follows the watch from `revision`; on any failure re-reads and follows again, until closed.
+    private func follow(from revision: Int64) {
+        let task = Task { [weak self] in
+            var next = revision
+            var backoff = Duration.milliseconds(100)
+            while !Task.isCancelled, let self {
+                do {
+                    for try await response in self.client.watch(prefix: self.keys.root, fromRevision: next) {
+                        self.applyWatch(response)
+                        next = response.revision + 1
+                        backoff = .milliseconds(100)
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    self.logger.warning("etcd watch of \(self.keys.root) failed, re-reading: \(error)")
+                }
+                // Re-read everything: whatever the watch missed is in the read.
+                while !Task.isCancelled {
+                    do {
+                        next = try await self.reload() + 1
+                        break
+                    } catch {
+                        try? await Task.sleep(for: backoff)
+                        backoff = min(backoff * 2, .seconds(2))
+                    }
+                }
+            }
+        }
+        watcher.withLock { $0 = task }
+    }
+
+    private func applyWatch(_ response: EtcdWatchResponse) {
+        var facts = state.withLock { $0.facts }
+        for event in response.events { apply(event, to: &facts) }
+        publish(facts, revision: response.revision)
+    }
+
+    /// Folds one key change into the facts; a value that does not decode is logged and skipped
+    /// (never guessed at).
+    private func apply(_ event: EtcdWatchEvent, to facts: inout Facts) {
+        let (keyValue, deleted): (EtcdKeyValue, Bool)
+        switch event {
+        case .put(let value): (keyValue, deleted) = (value, false)
+        case .delete(let value): (keyValue, deleted) = (value, true)
+        }
+        let decoder = JSONDecoder()
+        let data = Data(keyValue.value)
+        do {
+            switch keys.entry(keyValue.key) {
+            case .broker(let id):
+                facts.brokers[id] = deleted ? nil : (try decoder.decode(BrokerRegistration.self, from: data), keyValue.lease)
+            case .topic(let name):
+                facts.topics[name] = deleted ? nil : (try decoder.decode(TopicMetadata.self, from: data), keyValue.modRevision)
+            case .partition(let topicId, let index):
+                if deleted {
+                    facts.partitions[topicId]?[index] = nil
+                    if facts.partitions[topicId]?.isEmpty == true { facts.partitions[topicId] = nil }
+                } else {
+                    let state = try decoder.decode(PartitionState.self, from: data)
+                    facts.partitions[topicId, default: [:]][index] = VersionedPartitionState(state: state, version: keyValue.modRevision)
+                }
+            case .controller:
+                facts.controller = deleted ? nil : (try decoder.decode(ControllerRecord.self, from: data).brokerId, keyValue.createRevision)
+            case .clusterId, .producerIds, .unknown:
+                break
+            }
+        } catch {
+            logger.error("etcd key \(keyValue.key) does not hold what Runnel wrote there, ignored: \(error)")
+        }
+    }
+
+    /// Builds the image of `facts` and hands it to every subscriber.
+    private func publish(_ facts: Facts, revision: Int64) {
+        var partitions: [TopicPartition: VersionedPartitionState] = [:]
+        var topics: [String: TopicMetadata] = [:]
+        for (name, entry) in facts.topics {
+            topics[name] = entry.topic
+            // Partitions of a topic count only up to its partition count: a growth writes the
+            // new partition states before the topic, and they appear with it.
+            for (index, versioned) in facts.partitions[entry.topic.id] ?? [:] where index < entry.topic.partitionCount {
+                partitions[TopicPartition(topic: name, partition: index)] = versioned
+            }
+        }
+        let image = MetadataImage(
+            clusterId: clusterId, revision: revision, topicsByName: topics, partitions: partitions,
+            brokers: facts.brokers.mapValues(\.registration), controllerId: facts.controller?.brokerId)
+        state.withLock { state in
+            // The watch and a reload may race; an older picture never replaces a newer one.
+            guard revision >= state.image.revision else { return }
+            state.facts = facts
+            state.image = image
+            for subscriber in state.subscribers.values { subscriber.yield(image) }
+        }
+    }
+
+    public func close() async {
+        watcher.withLock { $0?.cancel() }
+        let subscribers = state.withLock { state in
+            state.closed = true
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.finish() }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding our own plain structs cannot fail.
+        return Array((try? encoder.encode(value)) ?? Data())
+    }
+}

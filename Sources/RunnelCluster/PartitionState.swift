@@ -1,0 +1,46 @@
+/// Who holds a partition and who leads it: the record every leadership and ISR change rewrites
+/// (Kafka's PartitionRecord / PartitionChangeRecord, folded into one value).
+///
+/// Every write of it goes through a compare-and-swap on the version the writer saw
+/// (`VersionedPartitionState.version`), so two writers never both win.
+public struct PartitionState: Codable, Sendable, Equatable {
+    /// The brokers that hold a copy, in preference order: `replicas[0]` is the preferred leader.
+    public var replicas: [Int32]
+    /// The broker that leads, or -1 when none can (the partition is offline).
+    public var leader: Int32
+    /// +1 on every change of leader (to and from -1 too); fences a deposed leader (KIP-101).
+    public var leaderEpoch: Int32
+    /// +1 on every write of this record (Kafka's partition epoch).
+    public var partitionEpoch: Int32
+    /// The in-sync replicas. Until followers replicate (the replication issue), only the leader.
+    public var isr: [Int32]
+
+    public init(replicas: [Int32], leader: Int32, leaderEpoch: Int32 = 0, partitionEpoch: Int32 = 0, isr: [Int32]) {
+        self.replicas = replicas
+        self.leader = leader
+        self.leaderEpoch = leaderEpoch
+        self.partitionEpoch = partitionEpoch
+        self.isr = isr
+    }
+
+    /// A new partition: led by its preferred replica, which alone is in sync (nothing claims to
+    /// be in sync that does not replicate yet).
+    public static func initial(replicas: [Int32]) -> PartitionState {
+        PartitionState(replicas: replicas, leader: replicas.first ?? -1, isr: Array(replicas.prefix(1)))
+    }
+
+    /// Replicas that are not live: Metadata's offline replicas.
+    public func offlineReplicas(live: Set<Int32>) -> [Int32] { replicas.filter { !live.contains($0) } }
+}
+
+/// A partition state with the store's version of it, the token a compare-and-swap names.
+public struct VersionedPartitionState: Sendable, Equatable {
+    public var state: PartitionState
+    /// etcd's mod revision of the key (the embedded store's own counter).
+    public var version: Int64
+
+    public init(state: PartitionState, version: Int64) {
+        self.state = state
+        self.version = version
+    }
+}
