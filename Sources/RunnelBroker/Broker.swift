@@ -29,27 +29,68 @@ public final class Broker: Service, Sendable {
     /// `queued.max.request.bytes`, shared by every connection.
     private let requestMemory: RequestMemoryPool
 
-    public init(config: BrokerConfig, logger: Logger) throws {
+    /// This broker's registration and lease: whether it may act as leader.
+    let membership: ClusterMembership
+    /// The controller duties, in an etcd cluster (the embedded store's broker is its own controller).
+    let controller: ControllerLoop?
+
+    /// A broker on the embedded metadata store (no cluster).
+    public convenience init(config: BrokerConfig, logger: Logger) throws {
         try config.validate()
+        // The log manager first: it locks every data directory, so a second broker on the same
+        // directories stops here, before it reads or writes anything in them.
+        let logManager = try LogManager(directories: config.logDirs)
+        let store = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
+        try self.init(config: config, logger: logger, logManager: logManager, store: store)
+    }
+
+    /// A broker on the store `config.metadataURL` names: etcd (joining that cluster, or
+    /// founding it), else the embedded store.
+    public static func open(config: BrokerConfig, logger: Logger) async throws -> Broker {
+        guard let url = config.metadataURL else { return try Broker(config: config, logger: logger) }
+        try config.validate()
+        let target = try EtcdURL(url)
+        let logManager = try LogManager(directories: config.logDirs)
+        // A data directory that belonged to a cluster proposes that cluster's id: a broker
+        // pointed at the wrong etcd (or a wiped one) then refuses to start below.
+        let recorded = try config.logDirs.lazy.compactMap { try MetaProperties.read(directory: $0) }.first
+        let store = try await EtcdMetadataStore.connect(
+            endpoints: target.endpoints, prefix: target.prefix,
+            proposedClusterId: recorded?.clusterId ?? EmbeddedMetadataStore.newClusterId(),
+            leaseTTLSeconds: config.metadataLeaseTTLSeconds, logger: logger)
+        do {
+            return try Broker(config: config, logger: logger, logManager: logManager, store: store)
+        } catch {
+            await store.close()
+            try? logManager.shutdown()
+            throw error
+        }
+    }
+
+    init(config: BrokerConfig, logger: Logger, logManager: LogManager, store: any MetadataStore) throws {
         self.config = config
         self.logger = logger
+        self.logManager = logManager
+        self.store = store
         connections = ConnectionRegistry(
             maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp, logger: logger)
         requestMemory = RequestMemoryPool(capacity: config.queuedMaxRequestBytes)
         schema = TopicConfigSchema(broker: config)
-        // The log manager first: it locks every data directory, so a second broker on the same
-        // directories stops here, before it reads or writes anything in them.
-        logManager = try LogManager(directories: config.logDirs)
-        store = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
         // Every data directory is this broker's, in this cluster (or becomes so now).
         let identity = MetaProperties(clusterId: store.clusterId, nodeId: config.nodeId)
         for directory in config.logDirs { try identity.claim(directory: directory) }
-        replicas = ReplicaManager(brokerId: config.nodeId, logManager: logManager, logger: logger)
+        let membership = ClusterMembership(store: store, logger: logger)
+        self.membership = membership
         view = MetadataView(store.currentImage())
+        replicas = ReplicaManager(
+            brokerId: config.nodeId, logManager: logManager, view: view, logger: logger, mayLead: { membership.mayLead() })
         applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: store)
-        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, logger: logger)
+        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
+        controller = (store as? EtcdMetadataStore).map {
+            ControllerLoop(store: $0, brokerId: config.nodeId, membership: membership, logger: logger)
+        }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
@@ -57,7 +98,7 @@ public final class Broker: Service, Sendable {
     private func registration(port: Int) -> BrokerRegistration {
         BrokerRegistration(
             brokerId: config.nodeId, host: config.advertisedHost ?? config.listenHost,
-            port: Int32(config.advertisedPort ?? port), rack: nil, incarnation: incarnation)
+            port: Int32(config.advertisedPort ?? port), rack: config.brokerRack, incarnation: incarnation)
     }
 
     /// A random id for this process, so that its registration is told from another's.
@@ -79,7 +120,9 @@ public final class Broker: Service, Sendable {
         }
         applier.applyNow(image)
         applier.start()
-        try await groups.start(topics: topics, metadata: view)
+        // In a cluster `__consumer_offsets` is created when groups are first used and enough
+        // brokers are live (FindCoordinator); on one broker, now.
+        try await groups.start(topics: topics, metadata: view, createTopic: controller == nil)
         for problem in report.problems {
             switch problem.severity {
             case .error: logger.error("\(problem)")
@@ -105,10 +148,14 @@ public final class Broker: Service, Sendable {
 
     /// Binds the listener and returns the address it got (the port may have been 0).
     public func start() async throws -> SocketAddress {
-        // Registered first (with the configured port), so that placement at start-up
-        // (`__consumer_offsets`) sees this broker live.
-        _ = try await store.register(registration(port: config.listenPort))
+        // On its own a broker registers first, so that placement at start-up
+        // (`__consumer_offsets`) sees it live. In a cluster it registers once its logs are
+        // loaded and before it listens, so a broker refused its id never serves anyone. (With
+        // port 0 the port is known only after binding: then it registers after.)
+        if controller == nil { try await membership.join(registration(port: config.listenPort)) }
         try await loadLogs()
+        let joinedBeforeListening = controller == nil || config.listenPort != 0
+        if controller != nil, joinedBeforeListening { try await membership.join(registration(port: config.listenPort)) }
         let dispatcher = makeDispatcher()
         let logger = logger
         let maxFrame = config.socketRequestMaxBytes
@@ -136,10 +183,11 @@ public final class Broker: Service, Sendable {
             .bind(host: config.listenHost, port: config.listenPort).get()
         serverChannel.set(channel)
         let address = channel.localAddress!
-        if let port = address.port, port != config.listenPort {
+        if !joinedBeforeListening || address.port != config.listenPort {
             // Port 0 asked for any free port: the registration names the one bound.
-            _ = try await store.register(registration(port: port))
+            try await membership.join(registration(port: address.port ?? config.listenPort))
         }
+        controller?.start()
         logger.info("Runnel broker \(config.nodeId) listening on \(address) (cluster \(store.clusterId))")
         return address
     }
@@ -170,6 +218,9 @@ public final class Broker: Service, Sendable {
     public func stop() async throws {
         if let channel = serverChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()
+        controller?.stop()
+        // Leaving ends the lease now: the controller moves leadership without waiting a TTL.
+        await membership.leave()
         applier.stop()
         groups.stop()
         await store.close()

@@ -28,20 +28,23 @@ struct TopicLifecycle: Sendable {
     var capacity = PartitionCapacity()
     let changes = TopicChangeLock()
 
-    /// Creates a topic; -1 partitions or replication factor take the broker defaults.
+    /// Creates a topic; -1 partitions or replication factor take the broker defaults. A manual
+    /// `assignment` (replica lists by partition index, CreateTopics' `assignments`) replaces
+    /// both, as in Kafka.
     func create(
         name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool = false,
-        isInternal: Bool = false
+        isInternal: Bool = false, assignment manual: [[Int32]]? = nil
     ) async throws -> TopicMetadata {
-        let count = partitions == -1 ? config.numPartitions : partitions
-        let factor = replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor
+        let count = manual.map { Int32($0.count) } ?? (partitions == -1 ? config.numPartitions : partitions)
+        let factor = manual.map { Int16($0.first?.count ?? 0) } ?? (replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor)
         return try await changes.run { () async throws -> TopicMetadata in
             if let problem = schema.validate(configs) { throw ClusterMetadataError(.invalidConfig, problem) }
             if let reason = TopicMetadata.validate(name: name) { throw ClusterMetadataError(.invalidTopicException, reason) }
             let image = view.image
             guard image.topic(named: name) == nil else { throw ClusterMetadataError(.topicAlreadyExists, "topic '\(name)' already exists") }
             guard count > 0 else { throw ClusterMetadataError(.invalidPartitions, "number of partitions must be larger than 0") }
-            let assignment = try place(count: count, firstIndex: 0, replicationFactor: factor, image: image)
+            let assignment = try manual.map { try Self.validate(assignment: $0, image: image) }
+                ?? place(count: count, firstIndex: 0, replicationFactor: factor, image: image)
             let local = localIndices(assignment, from: 0)
             try capacity.checkRoom(adding: local.count, hosted: replicas.hostedCount)
             let topic = TopicMetadata(
@@ -124,6 +127,26 @@ struct TopicLifecycle: Sendable {
         return try ReplicaPlacement.place(
             count: count, firstIndex: firstIndex, replicationFactor: replicationFactor, brokers: brokers,
             start: brokers.count > 1 ? Int.random(in: 0..<brokers.count) : 0)
+    }
+
+    /// Kafka's checks of a manual assignment: every partition has the same number (> 0) of
+    /// distinct replicas, all of them registered brokers.
+    static func validate(assignment: [[Int32]], image: MetadataImage) throws -> [[Int32]] {
+        guard let factor = assignment.first?.count, factor > 0 else {
+            throw ClusterMetadataError(.invalidReplicaAssignment, "the replica assignment names no replicas")
+        }
+        for (index, replicas) in assignment.enumerated() {
+            guard replicas.count == factor else {
+                throw ClusterMetadataError(.invalidReplicaAssignment, "partition \(index) has \(replicas.count) replicas, partition 0 has \(factor)")
+            }
+            guard Set(replicas).count == replicas.count else {
+                throw ClusterMetadataError(.invalidReplicaAssignment, "partition \(index) names a broker twice: \(replicas)")
+            }
+            if let unknown = replicas.first(where: { image.brokers[$0] == nil }) {
+                throw ClusterMetadataError(.invalidReplicaAssignment, "partition \(index) names broker \(unknown), which is not registered")
+            }
+        }
+        return assignment
     }
 
     /// The partition indices (counted from `first`) whose replicas include this broker.

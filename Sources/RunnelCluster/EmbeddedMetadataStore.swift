@@ -12,8 +12,8 @@ import Synchronization
 /// so a topic a client was told exists survives a crash. The one broker is always live and
 /// always the controller; its lease never expires.
 ///
-/// Concurrency: all state sits in one `Mutex`; a write persists and publishes under it, so
-/// images reach subscribers in revision order.
+/// Concurrency: all state sits in one `Mutex`; a write persists and publishes (through
+/// `ImageBroadcast`) under it, so images reach subscribers in revision order.
 public final class EmbeddedMetadataStore: MetadataStore, Sendable {
     struct Snapshot: Codable, Sendable {
         var clusterId: String
@@ -28,13 +28,12 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
     private struct State {
         var snapshot: Snapshot
         var image: MetadataImage
-        var subscribers: [Int: AsyncStream<MetadataImage>.Continuation] = [:]
-        var nextSubscriber = 0
     }
 
     public let path: String
     public let brokerId: Int32
     private let state: Mutex<State>
+    private let broadcast: ImageBroadcast
 
     /// Opens the store at `directory/cluster-metadata.json`, creating it with a new cluster id.
     public init(directory: String, brokerId: Int32) throws {
@@ -48,7 +47,9 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
             snapshot = Snapshot(clusterId: Self.newClusterId(), topics: [:])
             try Self.write(snapshot, to: path)
         }
-        state = Mutex(State(snapshot: snapshot, image: Self.image(of: snapshot, revision: 1, brokerId: brokerId)))
+        let image = Self.image(of: snapshot, revision: 1, brokerId: brokerId)
+        state = Mutex(State(snapshot: snapshot, image: image))
+        broadcast = ImageBroadcast(image)
     }
 
     /// The image of a snapshot; the revision counts changes since the store was opened. A
@@ -93,7 +94,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
     }
 
     /// Kafka cluster ids are 22 characters of URL-safe base64 of a UUID.
-    static func newClusterId() -> String {
+    public static func newClusterId() -> String {
         let id = KafkaUUID.random()
         var bytes: [UInt8] = []
         withUnsafeBytes(of: id.high.bigEndian) { bytes.append(contentsOf: $0) }
@@ -106,20 +107,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
 
     public func currentImage() -> MetadataImage { state.withLock { $0.image } }
 
-    public func updates() -> AsyncStream<MetadataImage> {
-        // Images are whole pictures: a slow subscriber needs only the newest.
-        let (stream, continuation) = AsyncStream.makeStream(of: MetadataImage.self, bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { state in
-            defer { state.nextSubscriber += 1 }
-            state.subscribers[state.nextSubscriber] = continuation
-            continuation.yield(state.image)
-            return state.nextSubscriber
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    public func updates() -> AsyncStream<MetadataImage> { broadcast.subscribe() }
 
     public func createTopic(_ topic: TopicMetadata, partitions: [PartitionState]) async throws -> Int64 {
         try mutate { snapshot in
@@ -207,13 +195,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
         return PermanentLease()
     }
 
-    public func close() async {
-        let subscribers = state.withLock { state in
-            defer { state.subscribers = [:] }
-            return Array(state.subscribers.values)
-        }
-        for subscriber in subscribers { subscriber.finish() }
-    }
+    public func close() async { broadcast.finish() }
 
     /// Applies a change to a copy, persists it, then publishes the new image; returns its
     /// revision. `precondition` is checked against the current image under the same lock.
@@ -227,7 +209,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
             try Self.write(next, to: path)
             current.snapshot = next
             current.image = Self.image(of: next, revision: current.image.revision + 1, brokerId: brokerId, previous: current.image)
-            for subscriber in current.subscribers.values { subscriber.yield(current.image) }
+            broadcast.publish(current.image)
             return current.image.revision
         }
     }
@@ -237,7 +219,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
         state.withLock { current in
             change(&current.image)
             current.image.revision += 1
-            for subscriber in current.subscribers.values { subscriber.yield(current.image) }
+            broadcast.publish(current.image)
         }
     }
 

@@ -34,6 +34,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let topicAlreadyExists = KafkaErrorCode(rawValue: 36)
     public static let invalidPartitions = KafkaErrorCode(rawValue: 37)
     public static let invalidReplicationFactor = KafkaErrorCode(rawValue: 38)
+    public static let invalidReplicaAssignment = KafkaErrorCode(rawValue: 39)
     public static let invalidConfig = KafkaErrorCode(rawValue: 40)
     public static let invalidRequest = KafkaErrorCode(rawValue: 42)
     public static let unsupportedForMessageFormat = KafkaErrorCode(rawValue: 43)

@@ -4,7 +4,8 @@ import Logging
 import RunnelBroker
 import ServiceLifecycle
 
-/// `runnel broker`: one broker with embedded metadata; nothing else to install.
+/// `runnel broker`: one broker with embedded metadata (nothing else to install), or a member of
+/// a cluster whose metadata lives in etcd (`--metadata etcd://...`).
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker", abstract: "Run a single Runnel broker that Kafka clients can use.")
@@ -21,6 +22,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address clients are told to connect to, HOST:PORT (advertised.listeners).")
     var advertise: String?
 
+    @Option(name: .long, help: "This broker's id in the cluster (node.id / broker.id).")
+    var brokerId: Int32?
+
+    @Option(name: .long, help: "Cluster metadata in etcd: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (metadata.url). Without it the broker runs alone on embedded metadata.")
+    var metadata: String?
+
     @Option(name: .customLong("override"), help: "A broker setting KEY=VALUE, as in server.properties; repeatable.")
     var overrides: [String] = []
 
@@ -34,6 +41,8 @@ struct BrokerCommand: AsyncParsableCommand {
             try settings.apply(BrokerConfig.parseProperties(String(contentsOfFile: config, encoding: .utf8)))
         }
         if let dataDir { settings.logDirs = [dataDir] }
+        if let brokerId { settings.nodeId = brokerId }
+        if let metadata { try settings.apply(key: "metadata.url", value: metadata) }
         // A scheme given on the command line is kept, so `--listen SSL://...` is refused below
         // rather than served as plaintext.
         if let listen { try settings.apply(key: "listeners", value: Self.withScheme(listen)) }
@@ -55,7 +64,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if descriptors.after != descriptors.before {
             logger.info("raised the open file limit (RLIMIT_NOFILE) from \(descriptors.before) to \(descriptors.after)")
         }
-        let broker = try Broker(config: settings, logger: logger)
+        let broker = try await Broker.open(config: settings, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -5,5 +5,5 @@ struct RunnelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runnel",
         abstract: "Runnel: a Kafka-compatible partitioned-log streaming platform.",
-        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, BenchCommand.self])
+        subcommands: [BrokerCommand.self, ClusterCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, BenchCommand.self])
 }

@@ -58,9 +58,26 @@ class BrokerProcess:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
         os.kill(self.broker_pid(), sig)
-        code = self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # A broker that does not stop is a bug: keep what shows where it hangs.
+            stacks = self.stacks()
+            self.process.kill()
+            self.process.wait()
+            raise RuntimeError(
+                f"broker did not stop within {timeout} s of signal {sig}; its threads:\n{stacks}\nits log:\n{self.read_log()[-4000:]}")
         self.log.close()
         return code
+
+    def stacks(self):
+        """Every thread's stack, from gdb if it is installed."""
+        try:
+            return subprocess.run(
+                ["gdb", "-p", str(self.broker_pid()), "-batch", "-ex", "thread apply all bt 30"],
+                capture_output=True, text=True, timeout=60).stdout[-20000:]
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"(no stacks: {error})"
 
     def broker_pid(self):
         if not self.wrapper:

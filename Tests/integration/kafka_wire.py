@@ -186,3 +186,62 @@ def list_offsets_latest(conn, topic, partition, correlation_id=9):
     error, end = list_offsets(conn, topic, partition, -1, correlation_id)
     assert error == 0, error
     return end
+
+
+class Reader:
+    """Reads Kafka's big-endian primitives from a response payload."""
+
+    def __init__(self, payload, offset=0):
+        self.payload = payload
+        self.offset = offset
+
+    def unpack(self, fmt):
+        values = struct.unpack_from(">" + fmt, self.payload, self.offset)
+        self.offset += struct.calcsize(">" + fmt)
+        return values if len(values) > 1 else values[0]
+
+    def string(self):
+        length = self.unpack("h")
+        if length < 0:
+            return None
+        value = self.payload[self.offset:self.offset + length].decode()
+        self.offset += length
+        return value
+
+    def array(self, read_one):
+        return [read_one() for _ in range(self.unpack("i"))]
+
+
+def metadata_v1(conn, topics=None, correlation_id=21):
+    """Metadata v1 (null topics = all): {brokers: {id: (host, port)}, controller, topics:
+    {name: (error, {partition: (error, leader, replicas, isr)})}}."""
+    body = struct.pack(">i", -1) if topics is None else struct.pack(">i", len(topics)) + b"".join(string(t) for t in topics)
+    conn.send(frame(header(3, 1, correlation_id) + body))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    r = Reader(payload, 4)
+    brokers = dict(r.array(lambda: (r.unpack("i"), (r.string(), r.unpack("i"), r.string())[:2])))
+    controller = r.unpack("i")
+
+    def partition():
+        error, index, leader = r.unpack("hii")
+        return index, (error, leader, r.array(lambda: r.unpack("i")), r.array(lambda: r.unpack("i")))
+
+    def topic():
+        error = r.unpack("h")
+        name = r.string()
+        r.unpack("?")
+        return name, (error, dict(r.array(partition)))
+
+    return {"brokers": brokers, "controller": controller, "topics": dict(r.array(topic))}
+
+
+def find_coordinator_v0(conn, group, correlation_id=22):
+    """FindCoordinator v0: (error_code, node_id, host, port)."""
+    conn.send(frame(header(10, 0, correlation_id) + string(group)))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    r = Reader(payload, 4)
+    return r.unpack("h"), r.unpack("i"), r.string(), r.unpack("i")

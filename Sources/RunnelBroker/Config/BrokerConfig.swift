@@ -65,8 +65,26 @@ public struct BrokerConfig: Sendable, Equatable {
     /// (Kafka's default: one day); how often that is checked.
     public var producerIdExpirationMs: Int64 = 86_400_000
     public var producerIdExpirationCheckIntervalMs: Int64 = 600_000
+    /// `metadata.url`: where the cluster metadata lives. nil: the embedded single-broker store
+    /// in the data directory; `etcd://host:port[,host:port...][/prefix]`: a cluster through etcd.
+    public var metadataURL: String?
+    /// How long this broker's etcd lease lives without renewal (Kafka's analogue is
+    /// `broker.session.timeout.ms`): the bound on failure detection, and on how long a broker
+    /// cut off from etcd keeps acting as leader. etcd counts whole seconds (rounded up).
+    public var metadataLeaseTTLMs: Int64 = 2000
+    /// `broker.rack`, for rack-aware replica placement.
+    public var brokerRack: String?
+    /// `offsets.topic.replication.factor`: nil takes 1 on the embedded store and 3 in a
+    /// cluster (Kafka's default), where `__consumer_offsets` is created once that many brokers are live.
+    public var offsetsTopicReplicationFactor: Int16?
 
     public init() {}
+
+    /// The effective `offsets.topic.replication.factor`.
+    public var offsetsReplicationFactor: Int16 { offsetsTopicReplicationFactor ?? (metadataURL == nil ? 1 : 3) }
+
+    /// The etcd lease TTL in whole seconds, at least 1.
+    public var metadataLeaseTTLSeconds: Int64 { max(1, (metadataLeaseTTLMs + 999) / 1000) }
 
     public var advertised: (host: String, port: Int) {
         (advertisedHost ?? listenHost, advertisedPort ?? listenPort)
@@ -154,12 +172,18 @@ public struct BrokerConfig: Sendable, Equatable {
         case "offsets.retention.check.interval.ms": offsetsRetentionCheckIntervalMs = try int()
         case "producer.id.expiration.ms": producerIdExpirationMs = try positive(int())
         case "producer.id.expiration.check.interval.ms": producerIdExpirationCheckIntervalMs = try positive(int())
+        case "metadata.url":
+            _ = try EtcdURL(value)
+            metadataURL = value
+        case "metadata.lease.ttl.ms": metadataLeaseTTLMs = try positive(int())
+        case "broker.rack": brokerRack = value.isEmpty ? nil : value
+        case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try int()
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
              "inter.broker.listener.name",
              "num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
-             "num.recovery.threads.per.data.dir", "offsets.topic.replication.factor",
+             "num.recovery.threads.per.data.dir",
              "transaction.state.log.replication.factor", "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
              "share.coordinator.state.topic.min.isr", "log.cleaner.enable", "zookeeper.connect":
             break
@@ -249,6 +273,32 @@ public struct BrokerConfig: Sendable, Equatable {
             let value = line[line.index(after: separator)...].trimmingCharacters(in: .whitespaces)
             return (key, value)
         }
+    }
+}
+
+/// `etcd://host:port[,host:port...][/prefix]`, parsed.
+public struct EtcdURL: Sendable, Equatable {
+    /// `http://host:port` per endpoint, in the order given.
+    public var endpoints: [String]
+    /// The key prefix (default `/runnel`): several clusters can share one etcd.
+    public var prefix: String
+
+    public init(_ text: String) throws {
+        guard text.hasPrefix("etcd://") else {
+            throw BrokerConfigError("metadata.url: '\(text)' is not etcd://host:port[,host:port...][/prefix]")
+        }
+        let rest = text.dropFirst("etcd://".count)
+        let slash = rest.firstIndex(of: "/")
+        let hosts = slash.map { rest[..<$0] } ?? rest
+        prefix = slash.map { String(rest[$0...]) } ?? "/runnel"
+        if prefix == "/" { prefix = "/runnel" }
+        endpoints = try hosts.split(separator: ",").map { entry in
+            guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]), (1...65535).contains(port),
+                  colon > entry.startIndex
+            else { throw BrokerConfigError("metadata.url: '\(entry)' in '\(text)' is not host:port") }
+            return "http://" + entry
+        }
+        guard !endpoints.isEmpty else { throw BrokerConfigError("metadata.url: '\(text)' names no etcd endpoint") }
     }
 }
 

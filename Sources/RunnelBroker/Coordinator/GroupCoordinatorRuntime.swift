@@ -24,7 +24,13 @@ final class GroupCoordinatorRuntime: Sendable {
     private let ticker = Mutex<Task<Void, Never>?>(nil)
     private let replicas: ReplicaManager
     /// `offsets.topic.num.partitions`, or the partition count the topic was created with.
-    private let partitionCount: Atomic<Int32>
+    /// `offsets.topic.num.partitions`, used until the topic exists; then its real count.
+    private let configuredPartitionCount: Int32
+    /// The applied metadata, for `__consumer_offsets`' partition count (another broker may
+    /// have created it).
+    private let view: MetadataView
+    /// `offsets.topic.replication.factor`.
+    let replicationFactor: Int16
     private let logger: Logger
     private let clock: @Sendable () -> Int64
     private let offsetsRetentionMs: Int64
@@ -32,13 +38,15 @@ final class GroupCoordinatorRuntime: Sendable {
     private let consumerSessionTimeoutMs: Int64
     private let log: CoordinatorLog
 
-    init(config: BrokerConfig, replicas: ReplicaManager, logger: Logger,
+    init(config: BrokerConfig, replicas: ReplicaManager, view: MetadataView, logger: Logger,
          clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
         var coordinatorConfig = GroupCoordinator.Config()
         coordinatorConfig.initialRebalanceDelayMs = config.groupInitialRebalanceDelayMs
         state = Mutex(GroupCoordinator(config: coordinatorConfig))
         self.replicas = replicas
-        partitionCount = Atomic(config.offsetsTopicNumPartitions)
+        configuredPartitionCount = config.offsetsTopicNumPartitions
+        self.view = view
+        replicationFactor = config.offsetsReplicationFactor
         self.logger = logger
         self.clock = clock
         offsetsRetentionMs = config.offsetsRetentionMinutes * 60_000
@@ -48,15 +56,14 @@ final class GroupCoordinatorRuntime: Sendable {
     }
 
     /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
-    func start(topics: TopicLifecycle, metadata: MetadataView) async throws {
+    func start(topics: TopicLifecycle, metadata: MetadataView, createTopic: Bool) async throws {
         var partitions = metadata.topic(named: Self.offsetsTopic)?.partitionCount ?? 0
-        if partitions == 0 {
+        if partitions == 0, createTopic {
             partitions = try await topics.create(
-                name: Self.offsetsTopic, partitions: partitionCount.load(ordering: .relaxed), replicationFactor: 1, configs: ["retention.ms": "-1"],
+                name: Self.offsetsTopic, partitions: configuredPartitionCount, replicationFactor: replicationFactor, configs: ["retention.ms": "-1"],
                 isInternal: true
             ).partitionCount
         }
-        partitionCount.store(partitions, ordering: .relaxed)
         var replayed = 0
         let loadTime = clock()
         for index in 0..<partitions {
@@ -112,8 +119,11 @@ final class GroupCoordinatorRuntime: Sendable {
     }
 
     /// The `__consumer_offsets` partition that holds a group, as Kafka computes it.
+    /// `__consumer_offsets`' partition count: the topic's, once it exists.
+    var partitionCount: Int32 { view.topic(named: Self.offsetsTopic)?.partitionCount ?? configuredPartitionCount }
+
     func partition(for groupId: String) -> Int32 {
-        Int32(Self.javaHashCode(groupId) & 0x7fff_ffff) % partitionCount.load(ordering: .relaxed)
+        Int32(Self.javaHashCode(groupId) & 0x7fff_ffff) % partitionCount
     }
 
     /// Java's String.hashCode over UTF-16 code units, so groups land where Kafka puts them.
@@ -225,7 +235,7 @@ final class GroupCoordinatorRuntime: Sendable {
 
     /// Snapshots the `__consumer_offsets` partitions that have grown past their live offsets.
     private func compact(now: Int64) async {
-        for partition in 0..<partitionCount.load(ordering: .relaxed) {
+        for partition in 0..<partitionCount {
             await log.compactIfDue(partition: partition, now: now) { [self] in
                 state.withLock { coordinator in
                     let offsets = coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in

@@ -23,12 +23,9 @@ struct CreateTopicsHandler: APIHandler {
             let configs = Dictionary(topic.configs.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
             do {
                 if let requestRefusal { throw requestRefusal }
-                guard topic.assignments.isEmpty else {
-                    throw ClusterMetadataError(.invalidRequest, "manual replica assignment is not supported on a single broker")
-                }
                 let created = try await context.topics.create(
                     name: topic.name, partitions: topic.numPartitions, replicationFactor: topic.replicationFactor, configs: configs,
-                    validateOnly: request.validateOnly)
+                    validateOnly: request.validateOnly, assignment: try manualAssignment(topic))
                 result.topicId = created.id
                 result.numPartitions = created.partitionCount
                 result.replicationFactor = created.replicationFactor
@@ -42,6 +39,21 @@ struct CreateTopicsHandler: APIHandler {
             results.append(result)
         }
         return .response(CreateTopicsResponse(topics: results))
+    }
+
+    /// The replica lists of a manual assignment in partition order, nil when there is none.
+    /// As in Kafka: with an assignment, the partition count and replication factor must be -1,
+    /// and the partition indices must be 0..<n, each once.
+    private func manualAssignment(_ topic: CreateTopicsRequest.CreatableTopic) throws -> [[Int32]]? {
+        guard !topic.assignments.isEmpty else { return nil }
+        guard topic.numPartitions == -1, topic.replicationFactor == -1 else {
+            throw ClusterMetadataError(.invalidRequest, "both a replica assignment and a partition count or replication factor were given")
+        }
+        let byIndex = Dictionary(topic.assignments.map { ($0.partitionIndex, $0.brokerIds) }, uniquingKeysWith: { first, _ in first })
+        guard byIndex.count == topic.assignments.count, byIndex.keys.sorted() == Array(0..<Int32(byIndex.count)) else {
+            throw ClusterMetadataError(.invalidReplicaAssignment, "the assignment's partition indices must be 0 to \(topic.assignments.count - 1), each once")
+        }
+        return (0..<Int32(byIndex.count)).map { byIndex[$0]! }
     }
 
     /// The partitions the request asks for over all its topics, as Kafka counts them: the

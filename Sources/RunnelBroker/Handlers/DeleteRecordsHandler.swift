@@ -13,7 +13,7 @@ struct DeleteRecordsHandler: APIHandler {
                 var result = DeleteRecordsResponse.DeleteRecordsPartitionResult(
                     partitionIndex: wanted.partitionIndex, lowWatermark: -1)
                 guard let partition = context.replicas.partition(TopicPartition(topic: topic.name, partition: wanted.partitionIndex)) else {
-                    result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    result.errorCode = context.replicas.notHostedError(TopicPartition(topic: topic.name, partition: wanted.partitionIndex)).rawValue
                     return result
                 }
                 guard partition.isLeader else {

@@ -57,7 +57,7 @@ struct FetchHandler: APIHandler {
             FetchResponseWriter.TopicData(name: topic.topic, partitions: await topic.partitions.mapInOrder { wanted in
                 var data = FetchResponseWriter.PartitionData(partitionIndex: wanted.partition)
                 guard let partition = context.replicas.partition(TopicPartition(topic: topic.topic, partition: wanted.partition)) else {
-                    data.errorCode = .unknownTopicOrPartition
+                    data.errorCode = context.replicas.notHostedError(TopicPartition(topic: topic.topic, partition: wanted.partition))
                     hasError = true
                     return data
                 }

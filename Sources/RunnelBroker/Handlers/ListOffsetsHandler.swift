@@ -26,7 +26,7 @@ struct ListOffsetsHandler: APIHandler {
         var answer = ListOffsetsResponse.ListOffsetsPartitionResponse(
             partitionIndex: wanted.partitionIndex, timestamp: -1, offset: -1, leaderEpoch: -1)
         guard let partition = context.replicas.partition(TopicPartition(topic: topic, partition: wanted.partitionIndex)) else {
-            answer.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+            answer.errorCode = context.replicas.notHostedError(TopicPartition(topic: topic, partition: wanted.partitionIndex)).rawValue
             return answer
         }
         guard partition.isLeader else {

@@ -21,6 +21,11 @@ struct MetadataHandler: APIHandler {
             for entry in request.topics ?? [] {
                 guard let name = entry.name, context.metadata.topic(named: name) == nil, TopicMetadata.validate(name: name) == nil
                 else { continue }
+                if name == GroupCoordinatorRuntime.offsetsTopic {
+                    // Only ever with its own partition count, replication factor and configs.
+                    await context.createOffsetsTopicIfReady()
+                    continue
+                }
                 do {
                     _ = try await context.topics.create(name: name, partitions: -1, replicationFactor: -1, configs: [:])
                     created.insert(name)

@@ -16,9 +16,21 @@ public final class ReplicaManager: Sendable {
     /// (a full disk, an offline directory), with the count of lines held back.
     private let storageFailureLog: LogLineRateLimiter
 
-    init(brokerId: Int32, logManager: LogManager, logger: Logger, storageFailureLogIntervalMs: Int64 = 10_000) {
+    /// The applied metadata: tells "not hosted here" (another broker leads it) from "unknown".
+    private let view: MetadataView
+    /// Whether this broker may act as leader now: its metadata lease is certainly alive
+    /// (`ClusterMembership.mayLead`). Checked before every leader append, so a broker cut off
+    /// from etcd stops acknowledging before anyone else can have been made leader.
+    private let mayLead: @Sendable () -> Bool
+
+    init(
+        brokerId: Int32, logManager: LogManager, view: MetadataView, logger: Logger,
+        mayLead: @escaping @Sendable () -> Bool = { true }, storageFailureLogIntervalMs: Int64 = 10_000
+    ) {
         self.brokerId = brokerId
         self.logManager = logManager
+        self.view = view
+        self.mayLead = mayLead
         self.logger = logger
         storageFailureLog = LogLineRateLimiter(intervalMilliseconds: storageFailureLogIntervalMs)
         let waitingRoom = waitingRoom
@@ -144,7 +156,7 @@ public final class ReplicaManager: Sendable {
     func appendAsLeader(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) -> (AppendOutcome, PendingSync?) {
-        guard let partition = partition(topicPartition) else { return (Self.notHosted, nil) }
+        guard let partition = partition(topicPartition) else { return (notHosted(topicPartition), nil) }
         let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
         guard case .appended(let result, _) = written, partition.log.config.syncsBeforeAcknowledge else { return (written, nil) }
         let pending = PendingSync(topicPartition: topicPartition, log: partition.log, offset: result.nextOffset)
@@ -190,15 +202,26 @@ public final class ReplicaManager: Sendable {
     func appendNow(
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) -> AppendOutcome {
-        guard let partition = partition(topicPartition) else { return Self.notHosted }
+        guard let partition = partition(topicPartition) else { return notHosted(topicPartition) }
         return append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
     }
 
-    private static let notHosted = AppendOutcome.failed(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+    /// The error for a partition this broker does not host: NOT_LEADER_OR_FOLLOWER when the
+    /// cluster has it (clients refresh metadata and go to its leader), else UNKNOWN_TOPIC_OR_PARTITION.
+    func notHostedError(_ topicPartition: TopicPartition) -> KafkaErrorCode {
+        view.image.partition(topicPartition) != nil ? .notLeaderOrFollower : .unknownTopicOrPartition
+    }
+
+    private func notHosted(_ topicPartition: TopicPartition) -> AppendOutcome {
+        .failed(notHostedError(topicPartition), "This server does not host this topic-partition.")
+    }
 
     private func append(_ batch: RecordBatch, to partition: Partition, acks: Int16, minInsyncReplicas: Int32) -> AppendOutcome {
         let topicPartition = partition.topicPartition
         guard partition.isLeader else { return .failed(.notLeaderOrFollower, "This server is not the leader for that topic-partition.") }
+        guard mayLead() else {
+            return .failed(.notLeaderOrFollower, "This server's cluster membership lapsed; it may no longer lead that topic-partition.")
+        }
         if acks == -1, partition.inSyncReplicas.count < Int(minInsyncReplicas) {
             return .failed(
                 .notEnoughReplicas, "The in-sync replicas (\(partition.inSyncReplicas.count)) are fewer than min.insync.replicas (\(minInsyncReplicas)).")

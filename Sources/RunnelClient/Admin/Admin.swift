@@ -26,6 +26,14 @@ public final class Admin: Sendable {
 
     private var requestTimeoutMs: Int32 { Int32(clamping: cluster.configuration.requestTimeout.nanoseconds / 1_000_000) }
 
+    // MARK: Cluster
+
+    /// The brokers, the controller and every topic's partitions (internal topics too), from
+    /// one Metadata request.
+    public func describeCluster() async throws -> ClusterMetadata {
+        try await cluster.refreshMetadata(topics: nil)
+    }
+
     // MARK: Topics
 
     /// Creates `name`; -1 partitions or replication factor take the broker's defaults.

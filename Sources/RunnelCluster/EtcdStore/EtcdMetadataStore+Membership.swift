@@ -3,7 +3,7 @@ import Foundation
 /// Liveness: broker registrations under leases, and the controller election.
 extension EtcdMetadataStore {
     public func register(_ registration: BrokerRegistration) async throws -> any BrokerLease {
-        try await register(registration, ttlSeconds: 2)
+        try await register(registration, ttlSeconds: leaseTTLSeconds)
     }
 
     /// Registers this broker under a new lease of `ttlSeconds` (etcd may grant more).
@@ -22,7 +22,14 @@ extension EtcdMetadataStore {
                 then: [.put(key: key, value: Self.json(registration), lease: lease.id)],
                 else: [.get(key: key)])
             if result.succeeded { return lease }
-            let holder = result.reads.first?.first.flatMap { try? JSONDecoder().decode(BrokerRegistration.self, from: Data($0.value)) }
+            let held = result.reads.first?.first
+            let holder = held.flatMap { try? JSONDecoder().decode(BrokerRegistration.self, from: Data($0.value)) }
+            if let held, holder?.incarnation == registration.incarnation, held.lease != lease.id {
+                // This very process registered before under a lease it counts as lost (etcd
+                // was unreachable, or revived the lease on restart): end that one and go on.
+                try? await client.revokeLease(held.lease)
+                continue
+            }
             guard ContinuousClock.now < deadline else {
                 await lease.release()
                 let who = holder.map { "\($0.host):\($0.port)" } ?? "an unknown process"
@@ -46,7 +53,7 @@ extension EtcdMetadataStore {
 
     /// The epoch of the current controller, if `brokerId` is it.
     public func controllerEpoch(of brokerId: Int32) -> Int64? {
-        facts().controller.flatMap { $0.brokerId == brokerId ? $0.epoch : nil }
+        currentFacts().controller.flatMap { $0.brokerId == brokerId ? $0.epoch : nil }
     }
 
     /// Returns at the next image, or at `deadline`.

@@ -22,7 +22,7 @@ extension EtcdMetadataStore {
     }
 
     public func deleteTopic(named name: String) async throws -> Int64 {
-        guard let (topic, version) = facts().topics[name] else {
+        guard let (topic, version) = currentFacts().topics[name] else {
             throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
         }
         let result = try await client.transaction(
@@ -35,7 +35,7 @@ extension EtcdMetadataStore {
     }
 
     public func addPartitions(to topic: TopicMetadata, _ added: [PartitionState]) async throws -> Int64 {
-        guard let (current, version) = facts().topics[topic.name], current.id == topic.id,
+        guard let (current, version) = currentFacts().topics[topic.name], current.id == topic.id,
               current.partitionCount == topic.partitionCount
         else {
             throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(topic.name)' changed meanwhile; try again")
@@ -54,7 +54,7 @@ extension EtcdMetadataStore {
     }
 
     public func setConfigs(topic name: String, to configs: [String: String]) async throws -> Int64 {
-        guard let (current, version) = facts().topics[name] else {
+        guard let (current, version) = currentFacts().topics[name] else {
             throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
         }
         var changed = current
@@ -83,7 +83,7 @@ extension EtcdMetadataStore {
     private func compareAndSet(
         _ partition: TopicPartition, expected: Int64, to newState: PartitionState, also: [EtcdCompare]
     ) async throws -> CompareAndSetResult {
-        guard let topic = facts().topics[partition.topic]?.topic else { return .conflict(nil) }
+        guard let topic = currentFacts().topics[partition.topic]?.topic else { return .conflict(nil) }
         let key = keys.partition(topic.id, partition.partition)
         let result = try await client.transaction(
             if: [.modRevision(key: key, equals: expected)] + also,

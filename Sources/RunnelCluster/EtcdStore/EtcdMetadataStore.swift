@@ -12,14 +12,19 @@ import Synchronization
 /// are transactions that compare what they replace (create revision 0 for "absent", mod
 /// revision for "unchanged since I read it"), so concurrent writers never both win.
 ///
-/// Concurrency: the image, the raw facts it is built from and the subscribers sit in one
-/// `Mutex`; one watch task updates them; writes may come from any task.
+/// Concurrency: the decoded facts sit in a `Mutex`, the images in an `ImageBroadcast`; one
+/// watch task updates both (facts under their lock while the image is published, so they
+/// always match); writes may come from any task.
 public final class EtcdMetadataStore: MetadataStore, Sendable {
     public let client: EtcdClient
     let keys: EtcdKeyLayout
     public let clusterId: String
+    /// The TTL of the brokers' leases (`metadata.lease.ttl.ms`, in whole seconds).
+    public let leaseTTLSeconds: Int64
     let logger: Logger
-    private let state: Mutex<State>
+    /// The facts behind the latest image; only the watch task (or the first load) writes them.
+    private let facts = Mutex(Facts())
+    private let broadcast: ImageBroadcast
     private let watcher = Mutex<Task<Void, Never>?>(nil)
 
     /// What the keys hold, decoded, with the revisions writes compare.
@@ -31,18 +36,11 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
         var controller: (brokerId: Int32, epoch: Int64)?
     }
 
-    private struct State {
-        var facts = Facts()
-        var image: MetadataImage
-        var subscribers: [Int: AsyncStream<MetadataImage>.Continuation] = [:]
-        var nextSubscriber = 0
-        var closed = false
-    }
 
     /// Connects, agrees on the cluster id (the first broker's `proposedClusterId` wins; every
     /// later one reads it) and loads the metadata. Throws if etcd cannot be reached.
     public static func connect(
-        endpoints: [String], prefix: String = "/runnel", proposedClusterId: String, logger: Logger
+        endpoints: [String], prefix: String = "/runnel", proposedClusterId: String, leaseTTLSeconds: Int64 = 2, logger: Logger
     ) async throws -> EtcdMetadataStore {
         let client = EtcdClient(endpoints: endpoints)
         let keys = EtcdKeyLayout(prefix: prefix)
@@ -54,53 +52,37 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
         guard let clusterId, !clusterId.isEmpty else {
             throw ClusterMetadataError(.unknownServerError, "etcd holds no readable cluster id at \(keys.clusterId)")
         }
-        let store = EtcdMetadataStore(client: client, keys: keys, clusterId: clusterId, logger: logger)
+        let store = EtcdMetadataStore(client: client, keys: keys, clusterId: clusterId, leaseTTLSeconds: leaseTTLSeconds, logger: logger)
         let revision = try await store.reload()
         store.follow(from: revision + 1)
         return store
     }
 
-    private init(client: EtcdClient, keys: EtcdKeyLayout, clusterId: String, logger: Logger) {
+    private init(client: EtcdClient, keys: EtcdKeyLayout, clusterId: String, leaseTTLSeconds: Int64, logger: Logger) {
+        self.leaseTTLSeconds = leaseTTLSeconds
         self.client = client
         self.keys = keys
         self.clusterId = clusterId
         self.logger = logger
-        state = Mutex(State(image: MetadataImage(clusterId: clusterId, revision: 0)))
+        broadcast = ImageBroadcast(MetadataImage(clusterId: clusterId, revision: 0))
     }
 
     // MARK: Reading
 
-    public func currentImage() -> MetadataImage { state.withLock { $0.image } }
+    public func currentImage() -> MetadataImage { broadcast.latest }
 
     /// The decoded facts, for writes that compare revisions.
-    func facts() -> Facts { state.withLock { $0.facts } }
+    func currentFacts() -> Facts { facts.withLock { $0 } }
 
-    public func updates() -> AsyncStream<MetadataImage> {
-        let (stream, continuation) = AsyncStream.makeStream(of: MetadataImage.self, bufferingPolicy: .bufferingNewest(1))
-        let id: Int? = state.withLock { state in
-            guard !state.closed else { return nil }
-            defer { state.nextSubscriber += 1 }
-            state.subscribers[state.nextSubscriber] = continuation
-            continuation.yield(state.image)
-            return state.nextSubscriber
-        }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    public func updates() -> AsyncStream<MetadataImage> { broadcast.subscribe() }
 
     /// Reads every key under the prefix and replaces the facts; returns the read's revision.
     @discardableResult
     func reload() async throws -> Int64 {
         let (values, revision) = try await client.get(prefix: keys.root)
-        var facts = Facts()
-        for value in values { apply(.put(value), to: &facts) }
-        publish(facts, revision: revision)
+        var loaded = Facts()
+        for value in values { apply(.put(value), to: &loaded) }
+        publish(loaded, revision: revision)
         return revision
     }
 
@@ -136,9 +118,9 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
     }
 
     private func applyWatch(_ response: EtcdWatchResponse) {
-        var facts = state.withLock { $0.facts }
-        for event in response.events { apply(event, to: &facts) }
-        publish(facts, revision: response.revision)
+        var next = currentFacts()
+        for event in response.events { apply(event, to: &next) }
+        publish(next, revision: response.revision)
     }
 
     /// Folds one key change into the facts; a value that does not decode is logged and skipped
@@ -176,37 +158,29 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
     }
 
     /// Builds the image of `facts` and hands it to every subscriber.
-    private func publish(_ facts: Facts, revision: Int64) {
+    private func publish(_ next: Facts, revision: Int64) {
         var partitions: [TopicPartition: VersionedPartitionState] = [:]
         var topics: [String: TopicMetadata] = [:]
-        for (name, entry) in facts.topics {
+        for (name, entry) in next.topics {
             topics[name] = entry.topic
             // Partitions of a topic count only up to its partition count: a growth writes the
             // new partition states before the topic, and they appear with it.
-            for (index, versioned) in facts.partitions[entry.topic.id] ?? [:] where index < entry.topic.partitionCount {
+            for (index, versioned) in next.partitions[entry.topic.id] ?? [:] where index < entry.topic.partitionCount {
                 partitions[TopicPartition(topic: name, partition: index)] = versioned
             }
         }
         let image = MetadataImage(
             clusterId: clusterId, revision: revision, topicsByName: topics, partitions: partitions,
-            brokers: facts.brokers.mapValues(\.registration), controllerId: facts.controller?.brokerId)
-        state.withLock { state in
-            // The watch and a reload may race; an older picture never replaces a newer one.
-            guard revision >= state.image.revision else { return }
-            state.facts = facts
-            state.image = image
-            for subscriber in state.subscribers.values { subscriber.yield(image) }
+            brokers: next.brokers.mapValues(\.registration), controllerId: next.controller?.brokerId)
+        facts.withLock { facts in
+            // An older picture never replaces a newer one.
+            if broadcast.publish(image, if: { revision >= $0.revision }) { facts = next }
         }
     }
 
     public func close() async {
         watcher.withLock { $0?.cancel() }
-        let subscribers = state.withLock { state in
-            state.closed = true
-            defer { state.subscribers = [:] }
-            return Array(state.subscribers.values)
-        }
-        for subscriber in subscribers { subscriber.finish() }
+        broadcast.finish()
     }
 
     static func json<T: Encodable>(_ value: T) -> [UInt8] {

@@ -10,6 +10,10 @@ struct ConsumerGroupHeartbeatHandler: APIHandler {
     func handle(_ request: ConsumerGroupHeartbeatRequest, context requestContext: RequestContext)
         async -> HandlerReply<ConsumerGroupHeartbeatResponse>
     {
+        if let code = context.coordinatorError(for: request.groupId) {
+            return .response(ConsumerGroupHeartbeatResponse(
+                errorCode: code.rawValue, memberId: request.memberId, memberEpoch: request.memberEpoch, heartbeatIntervalMs: 0))
+        }
         let topics = context.metadata.topics.filter { !$0.isInternal }
         let names = Dictionary(uniqueKeysWithValues: topics.map { ($0.id, $0.name) })
         let ids = Dictionary(uniqueKeysWithValues: topics.map { ($0.name, $0.id) })

@@ -17,8 +17,12 @@ struct OffsetCommitHandler: APIHandler {
                     commitTimestamp: now)
             }
         }
-        let code = await context.groups.commit(
-            groupId: request.groupId, memberId: request.memberId, generationId: request.generationIdOrMemberEpoch, offsets: offsets)
+        let code = if let refused = context.coordinatorError(for: request.groupId) {
+            refused.rawValue
+        } else {
+            await context.groups.commit(
+                groupId: request.groupId, memberId: request.memberId, generationId: request.generationIdOrMemberEpoch, offsets: offsets)
+        }
         return .response(OffsetCommitResponse(topics: request.topics.map { topic in
             .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code) })
         }))

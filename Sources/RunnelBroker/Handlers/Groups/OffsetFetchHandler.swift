@@ -10,6 +10,9 @@ struct OffsetFetchHandler: APIHandler {
     func handle(_ request: OffsetFetchRequest, context requestContext: RequestContext) async -> HandlerReply<OffsetFetchResponse> {
         if requestContext.apiVersion >= 8 {
             return .response(OffsetFetchResponse(groups: request.groups.map { group in
+                if let code = context.coordinatorError(for: group.groupId) {
+                    return .init(groupId: group.groupId, topics: [], errorCode: code.rawValue)
+                }
                 let wanted = group.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
                 let found = fetch(group.groupId, wanted)
                 return .init(groupId: group.groupId, topics: found.map { topic in
@@ -18,6 +21,10 @@ struct OffsetFetchHandler: APIHandler {
                     })
                 })
             }))
+        }
+        // v2+ carry a top-level error (v1 only per partition: it asks the right broker anyway).
+        if requestContext.apiVersion >= 2, let code = context.coordinatorError(for: request.groupId) {
+            return .response(OffsetFetchResponse(errorCode: code.rawValue))
         }
         let found = fetch(request.groupId, request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
         return .response(OffsetFetchResponse(topics: found.map { topic in

@@ -1,0 +1,56 @@
+import RunnelCluster
+import RunnelProtocol
+
+/// Where a group is coordinated: by the leader of its `__consumer_offsets` partition (Kafka's
+/// rule), which FindCoordinator names and every group request checks.
+enum CoordinatorLocation: Equatable {
+    case here
+    case elsewhere(BrokerRegistration)
+    /// No broker can coordinate it now (the partition has no live leader, or the topic does not
+    /// exist yet): COORDINATOR_NOT_AVAILABLE, which clients retry.
+    case unavailable(String)
+}
+
+extension HandlerContext {
+    func coordinator(for groupId: String) -> CoordinatorLocation {
+        let image = metadata.image
+        let partition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: groups.partition(for: groupId))
+        guard let state = image.partition(partition) else {
+            return .unavailable("\(GroupCoordinatorRuntime.offsetsTopic) does not exist yet")
+        }
+        guard state.leader >= 0, let leader = image.brokers[state.leader] else {
+            return .unavailable("\(partition) has no live leader")
+        }
+        guard leader.brokerId == config.nodeId else { return .elsewhere(leader) }
+        // Led here, but its log may have failed to open.
+        return replicas.partition(partition) != nil ? .here : .unavailable("\(partition) is not open on this broker")
+    }
+
+    /// The error a group request gets on a broker that does not coordinate the group; nil here.
+    func coordinatorError(for groupId: String) -> KafkaErrorCode? {
+        switch coordinator(for: groupId) {
+        case .here: nil
+        case .elsewhere: .notCoordinator
+        case .unavailable: .coordinatorNotAvailable
+        }
+    }
+
+    /// Creates `__consumer_offsets` in a cluster once `offsets.topic.replication.factor`
+    /// brokers are live (as Kafka does); until then FindCoordinator answers
+    /// COORDINATOR_NOT_AVAILABLE. A creation that races another broker's is fine.
+    func createOffsetsTopicIfReady() async {
+        let image = metadata.image
+        guard image.topic(named: GroupCoordinatorRuntime.offsetsTopic) == nil,
+              image.brokers.count >= Int(groups.replicationFactor)
+        else { return }
+        do {
+            _ = try await topics.create(
+                name: GroupCoordinatorRuntime.offsetsTopic, partitions: config.offsetsTopicNumPartitions,
+                replicationFactor: groups.replicationFactor, configs: ["retention.ms": "-1"], isInternal: true)
+            logger.info("created \(GroupCoordinatorRuntime.offsetsTopic) with \(config.offsetsTopicNumPartitions) partitions")
+        } catch let error as ClusterMetadataError where error.code == .topicAlreadyExists {
+        } catch {
+            logger.warning("creating \(GroupCoordinatorRuntime.offsetsTopic) failed: \(error)")
+        }
+    }
+}
