@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "RunnelBrokerTests",
             dependencies: [
-                "RunnelBroker", "RunnelStorage", "RunnelProtocol", "RunnelCodecs",
+                "RunnelBroker", "RunnelStorage", "RunnelProtocol", "RunnelCodecs", "RunnelCluster",
                 .product(name: "NIOCore", package: "swift-nio"),
                 // EmbeddedChannel for the connection handler, ByteToMessageDecoderVerifier for framing.
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import NIOCore
+import RunnelCluster
 import RunnelCodecs
 import RunnelProtocol
 import RunnelStorage
@@ -58,6 +59,7 @@ struct ProduceHandler: APIHandler {
             response.responses.append(topicResponse)
         }
         guard request.acks != 0 else { return .none }
+        if requestContext.apiVersion >= 10 { Self.addLeaderHints(to: &response, image: context.metadata.image) }
         guard !pendingSyncs.isEmpty else { return .response(response) }
         // The appends are done and ordered; only the fsyncs remain. Waiting for them off the
         // connection's turn lets the next produce append meanwhile, and its fsync join this one's.
@@ -70,6 +72,27 @@ struct ProduceHandler: APIHandler {
             if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
             return .response(response)
         }
+    }
+
+    /// KIP-951: a partition refused with NOT_LEADER_OR_FOLLOWER names its current leader and
+    /// epoch, and the response carries that leader's endpoint, so the client retries there
+    /// without a Metadata round trip (Produce v10+).
+    static func addLeaderHints(to response: inout ProduceResponse, image: MetadataImage) {
+        var endpoints: [Int32: ProduceResponse.NodeEndpoint] = [:]
+        for topicIndex in response.responses.indices {
+            let name = response.responses[topicIndex].name
+            for index in response.responses[topicIndex].partitionResponses.indices {
+                let partition = response.responses[topicIndex].partitionResponses[index]
+                guard partition.errorCode == KafkaErrorCode.notLeaderOrFollower.rawValue,
+                      let state = image.partition(TopicPartition(topic: name, partition: partition.index)),
+                      let leader = image.brokers[state.leader]
+                else { continue }
+                response.responses[topicIndex].partitionResponses[index].currentLeader = .init(
+                    leaderId: state.leader, leaderEpoch: state.leaderEpoch)
+                endpoints[leader.brokerId] = .init(nodeId: leader.brokerId, host: leader.host, port: leader.port, rack: leader.rack)
+            }
+        }
+        response.nodeEndpoints = endpoints.keys.sorted().map { endpoints[$0]! }
     }
 
     /// Appended but not made durable: the producer must not take it as acknowledged. A failed
