@@ -52,6 +52,7 @@ APIS: list[tuple[int, str]] = [
     (36, "SaslAuthenticate"),
     (37, "CreatePartitions"),
     (42, "DeleteGroups"),
+    (43, "ElectLeaders"),
     (44, "IncrementalAlterConfigs"),
     (47, "OffsetDelete"),
     (60, "DescribeCluster"),

@@ -84,12 +84,14 @@ public final class Broker: Service, Sendable {
         view = MetadataView(store.currentImage())
         replicas = ReplicaManager(
             brokerId: config.nodeId, logManager: logManager, view: view, logger: logger, mayLead: { membership.mayLead() })
-        applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, logger: logger)
+        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
+        applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, groups: groups, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: store)
-        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
         controller = (store as? EtcdMetadataStore).map {
-            ControllerLoop(store: $0, brokerId: config.nodeId, membership: membership, logger: logger)
+            ControllerLoop(
+                store: $0, brokerId: config.nodeId, membership: membership, rebalancePreferred: config.autoLeaderRebalanceEnable,
+                logger: logger)
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }

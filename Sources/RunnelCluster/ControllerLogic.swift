@@ -12,6 +12,8 @@ import RunnelProtocol
 /// - Dead brokers leave the ISR, except the last member: an ISR never empties, so the replica
 ///   that holds everything committed is remembered and elected again when it returns.
 /// - An offline partition whose ISR member is live again gets it as leader.
+/// - With `auto.leader.rebalance.enable`, a partition led by another broker while its preferred
+///   replica (`replicas[0]`) is live and in the ISR goes back to the preferred replica.
 /// - Every leader change bumps the leader epoch; every write bumps the partition epoch.
 public enum ControllerLogic {
     public struct Change: Sendable, Equatable {
@@ -20,7 +22,7 @@ public enum ControllerLogic {
         public var state: PartitionState
     }
 
-    public static func leadershipChanges(in image: MetadataImage) -> [Change] {
+    public static func leadershipChanges(in image: MetadataImage, rebalancePreferred: Bool = true) -> [Change] {
         let live = image.liveBrokerIds
         var changes: [Change] = []
         for (partition, versioned) in image.partitions.sorted(by: { $0.key < $1.key }) {
@@ -32,6 +34,9 @@ public enum ControllerLogic {
             if current.leader < 0 || !live.contains(current.leader) {
                 let candidate = current.replicas.first { live.contains($0) && next.isr.contains($0) }
                 next.leader = candidate ?? -1
+            } else if rebalancePreferred, let preferred = current.replicas.first, preferred != current.leader,
+                      live.contains(preferred), next.isr.contains(preferred) {
+                next.leader = preferred
             }
             guard next != current else { continue }
             if next.leader != current.leader { next.leaderEpoch = current.leaderEpoch + 1 }
@@ -39,5 +44,51 @@ public enum ControllerLogic {
             changes.append(Change(partition: partition, expectedVersion: versioned.version, state: next))
         }
         return changes
+    }
+
+    /// ElectLeaders' two kinds (KIP-460).
+    public enum ElectionType: Int8, Sendable {
+        /// The preferred replica, if it is live and in sync.
+        case preferred = 0
+        /// Only when no in-sync replica is live: the first live replica, accepting the loss of
+        /// whatever it lacks (an operator's explicit choice).
+        case unclean = 1
+    }
+
+    public enum ElectionOutcome: Sendable, Equatable {
+        case elect(PartitionState)
+        case notNeeded
+        /// PREFERRED_LEADER_NOT_AVAILABLE (preferred) or ELIGIBLE_LEADERS_NOT_AVAILABLE (unclean).
+        case notPossible(String)
+    }
+
+    /// What an ElectLeaders request does to one partition.
+    public static func election(_ type: ElectionType, of current: PartitionState, live: Set<Int32>) -> ElectionOutcome {
+        func leading(_ leader: Int32, isr: [Int32]) -> ElectionOutcome {
+            var next = current
+            next.leader = leader
+            next.isr = isr
+            next.leaderEpoch = current.leaderEpoch + 1
+            next.partitionEpoch = current.partitionEpoch + 1
+            return .elect(next)
+        }
+        switch type {
+        case .preferred:
+            guard let preferred = current.replicas.first else { return .notPossible("the partition has no replicas") }
+            if preferred == current.leader { return .notNeeded }
+            guard live.contains(preferred), current.isr.contains(preferred) else {
+                return .notPossible("the preferred leader \(preferred) is not live and in sync")
+            }
+            return leading(preferred, isr: current.isr)
+        case .unclean:
+            if current.leader >= 0, live.contains(current.leader) { return .notNeeded }
+            if let clean = current.replicas.first(where: { live.contains($0) && current.isr.contains($0) }) {
+                return leading(clean, isr: current.isr.filter { live.contains($0) })
+            }
+            guard let anyLive = current.replicas.first(where: { live.contains($0) }) else {
+                return .notPossible("no replica of the partition is live")
+            }
+            return leading(anyLive, isr: [anyLive])
+        }
     }
 }

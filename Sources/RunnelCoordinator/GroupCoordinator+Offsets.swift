@@ -126,4 +126,24 @@ extension GroupCoordinator {
         if let group = groups[groupId] { return group }
         return offsets[groupId] == nil ? nil : ClassicGroup(groupId: groupId)
     }
+
+    /// Forgets every group `belongs` selects — their `__consumer_offsets` partition is no longer
+    /// led here, so another broker coordinates them now: classic and consumer groups and their
+    /// committed offsets. Requests parked in a join or sync answer NOT_COORDINATOR, and their
+    /// clients look the coordinator up again. Replaying the partition's log brings them back.
+    public mutating func unload(where belongs: (String) -> Bool) -> [Action] {
+        var actions: [Action] = []
+        for (groupId, group) in groups where belongs(groupId) {
+            for member in group.members.values {
+                if let id = member.awaitingJoin {
+                    actions.append(.completeJoin(id, JoinResult(errorCode: Error.notCoordinator, memberId: member.memberId)))
+                }
+                if let id = member.awaitingSync { actions.append(.completeSync(id, SyncResult(errorCode: Error.notCoordinator))) }
+            }
+            groups[groupId] = nil
+        }
+        consumerGroups = consumerGroups.filter { !belongs($0.key) }
+        offsets = offsets.filter { !belongs($0.key) }
+        return actions
+    }
 }

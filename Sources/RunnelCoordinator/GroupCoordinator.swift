@@ -88,6 +88,7 @@ public struct GroupCoordinator: Sendable {
         static let invalidSessionTimeout: Int16 = 26
         static let rebalanceInProgress: Int16 = 27
         static let nonEmptyGroup: Int16 = 68
+        static let notCoordinator: Int16 = 16
         static let fencedInstanceId: Int16 = 82
         static let groupIdNotFound: Int16 = 69
         static let memberIdRequired: Int16 = 79

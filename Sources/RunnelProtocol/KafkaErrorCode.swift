@@ -36,6 +36,9 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let invalidReplicationFactor = KafkaErrorCode(rawValue: 38)
     public static let invalidReplicaAssignment = KafkaErrorCode(rawValue: 39)
     public static let invalidConfig = KafkaErrorCode(rawValue: 40)
+    public static let preferredLeaderNotAvailable = KafkaErrorCode(rawValue: 80)
+    public static let eligibleLeadersNotAvailable = KafkaErrorCode(rawValue: 83)
+    public static let electionNotNeeded = KafkaErrorCode(rawValue: 84)
     public static let invalidRequest = KafkaErrorCode(rawValue: 42)
     public static let unsupportedForMessageFormat = KafkaErrorCode(rawValue: 43)
     public static let policyViolation = KafkaErrorCode(rawValue: 44)
@@ -79,12 +82,13 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         23: "INCONSISTENT_GROUP_PROTOCOL", 24: "INVALID_GROUP_ID", 25: "UNKNOWN_MEMBER_ID",
         26: "INVALID_SESSION_TIMEOUT", 27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE",
         35: "UNSUPPORTED_VERSION", 36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS",
-        38: "INVALID_REPLICATION_FACTOR", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
+        38: "INVALID_REPLICATION_FACTOR", 39: "INVALID_REPLICA_ASSIGNMENT", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
         43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 44: "POLICY_VIOLATION", 45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
         46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 48: "INVALID_TXN_STATE",
         59: "UNKNOWN_PRODUCER_ID", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
         74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH", 76: "UNSUPPORTED_COMPRESSION_TYPE",
-        79: "MEMBER_ID_REQUIRED", 82: "FENCED_INSTANCE_ID", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
+        79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 82: "FENCED_INSTANCE_ID",
+        83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID", 113: "STALE_MEMBER_EPOCH",
     ]
 }

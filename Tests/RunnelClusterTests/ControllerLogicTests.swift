@@ -41,4 +41,34 @@ import Testing
         let change = try #require(ControllerLogic.leadershipChanges(in: image(state, live: [1, 3])).first)
         #expect(change.state == PartitionState(replicas: [1, 2, 3], leader: 1, leaderEpoch: 4, partitionEpoch: 10, isr: [1, 3]))
     }
+
+    @Test func thePreferredReplicaGetsItsLeadershipBackOnceLiveAndInSync() throws {
+        let state = PartitionState(replicas: [1, 2], leader: 2, leaderEpoch: 3, partitionEpoch: 4, isr: [1, 2])
+        let change = try #require(ControllerLogic.leadershipChanges(in: image(state, live: [1, 2])).first)
+        #expect(change.state == PartitionState(replicas: [1, 2], leader: 1, leaderEpoch: 4, partitionEpoch: 5, isr: [1, 2]))
+        #expect(ControllerLogic.leadershipChanges(in: image(state, live: [1, 2]), rebalancePreferred: false).isEmpty)
+        // Not in sync: it stays a follower.
+        let lagging = PartitionState(replicas: [1, 2], leader: 2, isr: [2])
+        #expect(ControllerLogic.leadershipChanges(in: image(lagging, live: [1, 2])).isEmpty)
+    }
+
+    @Test func electLeadersPreferredAndUnclean() {
+        let led = PartitionState(replicas: [1, 2], leader: 1, leaderEpoch: 2, isr: [1])
+        #expect(ControllerLogic.election(.preferred, of: led, live: [1, 2]) == .notNeeded)
+        #expect(ControllerLogic.election(.unclean, of: led, live: [1, 2]) == .notNeeded)
+        let offline = PartitionState(replicas: [1, 2], leader: -1, leaderEpoch: 3, partitionEpoch: 5, isr: [1])
+        guard case .notPossible = ControllerLogic.election(.preferred, of: offline, live: [2]) else {
+            Issue.record("a dead preferred replica cannot be elected")
+            return
+        }
+        // Unclean: only because the operator asks, and only with no live in-sync replica.
+        #expect(ControllerLogic.election(.unclean, of: offline, live: [2])
+            == .elect(PartitionState(replicas: [1, 2], leader: 2, leaderEpoch: 4, partitionEpoch: 6, isr: [2])))
+        #expect(ControllerLogic.election(.unclean, of: offline, live: [1, 2])
+            == .elect(PartitionState(replicas: [1, 2], leader: 1, leaderEpoch: 4, partitionEpoch: 6, isr: [1])))
+        guard case .notPossible = ControllerLogic.election(.unclean, of: offline, live: []) else {
+            Issue.record("nobody live: nobody to elect")
+            return
+        }
+    }
 }

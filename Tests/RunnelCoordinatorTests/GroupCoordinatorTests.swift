@@ -200,4 +200,21 @@ import Testing
         #expect(result?.errorCode == 0)
         #expect(result?.memberId != id)
     }
+
+    /// A coordinator that stops leading a group's `__consumer_offsets` partition forgets the
+    /// group and answers its parked requests NOT_COORDINATOR; other groups stay.
+    @Test mutating func unloadingForgetsTheGroupsAndReleasesTheirParkedRequests() {
+        let a = newMember(now: 0)
+        let (parkedJoin, waiting) = join(a, now: 10)
+        #expect(waiting.isEmpty)
+        coordinator.replay(.offsetCommit(groupId: "g", partition: GroupTopicPartition(topic: "t", partition: 0),
+                                         value: OffsetAndMetadata(offset: 5, leaderEpoch: -1, metadata: "", commitTimestamp: 1)))
+        coordinator.replay(.offsetCommit(groupId: "other", partition: GroupTopicPartition(topic: "t", partition: 0),
+                                         value: OffsetAndMetadata(offset: 7, leaderEpoch: -1, metadata: "", commitTimestamp: 1)))
+        let actions = coordinator.unload { $0 == "g" }
+        #expect(joins(actions)[parkedJoin]?.errorCode == 16)
+        #expect(coordinator.groups["g"] == nil)
+        #expect(coordinator.committedOffsets(groupId: "g", partitions: nil).isEmpty)
+        #expect(coordinator.committedOffsets(groupId: "other", partitions: nil).values.map(\.offset) == [7])
+    }
 }

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import ElectionType
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition as KTopicPartition
@@ -334,6 +335,11 @@ def test_brokers_that_lose_etcd_stop_acknowledging_and_lose_nothing_acknowledged
         return codes
 
     assert set(produce_round().values()) == {0}
+    # A committed group offset, to find again after the outage.
+    committer = KafkaConsumer(bootstrap_servers=cluster.brokers[1].bootstrap, group_id="outlasting", enable_auto_commit=False)
+    committer.assign([KTopicPartition("steady", 0)])
+    committer.commit({KTopicPartition("steady", 0): OffsetAndMetadata(1, "")})
+    committer.close()
     etcd.stop()
     # Within the lease every leader may still acknowledge; after it, none may.
     deadline = time.monotonic() + 15
@@ -355,9 +361,14 @@ def test_brokers_that_lose_etcd_stop_acknowledging_and_lose_nothing_acknowledged
     while set(produce_round().values()) != {0}:
         assert time.monotonic() < deadline, "brokers did not acknowledge again after etcd came back"
         time.sleep(0.05)
-    # Every acknowledged record is there, in order, and nothing else.
+    # Every acknowledged record is there, in order, and nothing else; so is the group's commit.
     for partition, values in acknowledged.items():
         assert read_all(cluster.bootstrap, "steady", partition) == values
+    reader = KafkaConsumer(bootstrap_servers=cluster.brokers[2].bootstrap, group_id="outlasting", enable_auto_commit=False)
+    try:
+        assert reader.committed(KTopicPartition("steady", 0)) == 1
+    finally:
+        reader.close()
 
 
 def test_runnel_cluster_starts_reports_and_stops_a_local_cluster(workdir):
@@ -390,3 +401,28 @@ def test_runnel_cluster_starts_reports_and_stops_a_local_cluster(workdir):
     for log in ("broker-1.log", "broker-2.log"):
         with open(os.path.join(directory, log)) as f:
             assert "stopped cleanly" in f.read()
+
+
+def elect(broker, election_type, partitions):
+    client = admin(broker)
+    return client.elect_leaders(election_type, partitions).result(timeout=20)
+
+
+def test_elect_leaders_preferred_and_unclean(cluster):
+    create(cluster.brokers[1], "chosen", assignment=[[2, 1]])
+    produce(cluster.bootstrap, "chosen", [b"only-on-2"], partition=0)
+    partition = TopicPartition("chosen", 0)
+    # The preferred replica leads already.
+    with pytest.raises(Exception, match="ELECTION_NOT_NEEDED"):
+        elect(cluster.brokers[1], ElectionType.PREFERRED, [partition])
+    cluster.brokers[2].kill()
+    cluster.wait_until(lambda m: m["topics"]["chosen"][1][0][1] == -1, topics=["chosen"], via=cluster.brokers[1])
+    with pytest.raises(Exception, match="PREFERRED_LEADER_NOT_AVAILABLE"):
+        elect(cluster.brokers[1], ElectionType.PREFERRED, [partition])
+    # Unclean, because the operator asks: broker 1 leads, without what only broker 2 had.
+    elect(cluster.brokers[3], ElectionType.UNCLEAN, [partition])
+    answer = cluster.wait_until(lambda m: m["topics"]["chosen"][1][0][1] == 1, topics=["chosen"], via=cluster.brokers[1])
+    assert answer["topics"]["chosen"][1][0][3] == [1]
+    produce(cluster.brokers[1].bootstrap, "chosen", [b"after-unclean"], partition=0)
+    assert read_all(cluster.brokers[1].bootstrap, "chosen", 0) == [b"after-unclean"]
+    cluster.brokers[2].start()

@@ -18,9 +18,12 @@ final class ControllerLoop: Sendable {
     private let brokerId: Int32
     private let membership: ClusterMembership
     private let logger: Logger
+    /// `auto.leader.rebalance.enable`.
+    private let rebalancePreferred: Bool
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(store: EtcdMetadataStore, brokerId: Int32, membership: ClusterMembership, logger: Logger) {
+    init(store: EtcdMetadataStore, brokerId: Int32, membership: ClusterMembership, rebalancePreferred: Bool, logger: Logger) {
+        self.rebalancePreferred = rebalancePreferred
         self.store = store
         self.brokerId = brokerId
         self.membership = membership
@@ -64,7 +67,7 @@ final class ControllerLoop: Sendable {
         }
         guard image.controllerId == brokerId, let epoch = store.controllerEpoch(of: brokerId) else { return true }
         var done = true
-        for change in ControllerLogic.leadershipChanges(in: image) {
+        for change in ControllerLogic.leadershipChanges(in: image, rebalancePreferred: rebalancePreferred) {
             guard lease.isValid() else { return true }
             let before = image.partition(change.partition)
             do {

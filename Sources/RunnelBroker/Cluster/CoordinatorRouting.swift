@@ -9,6 +9,8 @@ enum CoordinatorLocation: Equatable {
     /// No broker can coordinate it now (the partition has no live leader, or the topic does not
     /// exist yet): COORDINATOR_NOT_AVAILABLE, which clients retry.
     case unavailable(String)
+    /// Led here, its groups not loaded yet: COORDINATOR_LOAD_IN_PROGRESS, retried by clients.
+    case loading
 }
 
 extension HandlerContext {
@@ -22,8 +24,9 @@ extension HandlerContext {
             return .unavailable("\(partition) has no live leader")
         }
         guard leader.brokerId == config.nodeId else { return .elsewhere(leader) }
-        // Led here, but its log may have failed to open.
-        return replicas.partition(partition) != nil ? .here : .unavailable("\(partition) is not open on this broker")
+        // Led here, but its log may have failed to open, or its groups not be loaded yet.
+        guard replicas.partition(partition) != nil else { return .unavailable("\(partition) is not open on this broker") }
+        return groups.isLoaded(partition.partition) ? .here : .loading
     }
 
     /// The error a group request gets on a broker that does not coordinate the group; nil here.
@@ -32,6 +35,7 @@ extension HandlerContext {
         case .here: nil
         case .elsewhere: .notCoordinator
         case .unavailable: .coordinatorNotAvailable
+        case .loading: .coordinatorLoadInProgress
         }
     }
 

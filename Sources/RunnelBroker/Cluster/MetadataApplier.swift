@@ -4,8 +4,9 @@ import RunnelProtocol
 import Synchronization
 
 /// Applies the metadata store's images to this broker, in order, whoever wrote them: first to
-/// `ReplicaManager` (which partitions it hosts, in which role), then publishes them to the
-/// `MetadataView` the handlers read. So a partition a handler sees in the view is hosted.
+/// `ReplicaManager` (which partitions it hosts, in which role), then to the group coordinator
+/// (which `__consumer_offsets` partitions it loads), then publishes them to the `MetadataView`
+/// the handlers read. So a partition a handler sees in the view is hosted.
 ///
 /// Concurrency: one task consumes `store.updates()`; `applyNow` runs only before that task
 /// starts (start-up) or on it, so images are applied one at a time.
@@ -14,13 +15,18 @@ final class MetadataApplier: Sendable {
     private let view: MetadataView
     private let replicas: ReplicaManager
     private let schema: TopicConfigSchema
+    private let groups: GroupCoordinatorRuntime
     private let logger: Logger
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// Partitions whose logs failed to open at the last apply: logged once, not at every image.
     private let failing = Mutex<Set<TopicPartition>>([])
 
-    init(store: any MetadataStore, view: MetadataView, replicas: ReplicaManager, schema: TopicConfigSchema, logger: Logger) {
+    init(
+        store: any MetadataStore, view: MetadataView, replicas: ReplicaManager, schema: TopicConfigSchema,
+        groups: GroupCoordinatorRuntime, logger: Logger
+    ) {
         self.store = store
+        self.groups = groups
         self.view = view
         self.replicas = replicas
         self.schema = schema
@@ -42,6 +48,8 @@ final class MetadataApplier: Sendable {
         for (topicPartition, error) in new {
             logger.error("partition \(topicPartition) cannot be opened, serving the others: \(error)")
         }
+        // Group coordinator shards follow the leadership of their partitions.
+        groups.reconcile(with: image)
         view.publish(image)
     }
 

@@ -72,6 +72,9 @@ public struct BrokerConfig: Sendable, Equatable {
     /// `broker.session.timeout.ms`): the bound on failure detection, and on how long a broker
     /// cut off from etcd keeps acting as leader. etcd counts whole seconds (rounded up).
     public var metadataLeaseTTLMs: Int64 = 2000
+    /// `auto.leader.rebalance.enable`: the controller gives each partition back to its preferred
+    /// replica once that is live and in sync again.
+    public var autoLeaderRebalanceEnable = true
     /// `broker.rack`, for rack-aware replica placement.
     public var brokerRack: String?
     /// `offsets.topic.replication.factor`: nil takes 1 on the embedded store and 3 in a
@@ -177,6 +180,7 @@ public struct BrokerConfig: Sendable, Equatable {
             metadataURL = value
         case "metadata.lease.ttl.ms": metadataLeaseTTLMs = try positive(int())
         case "broker.rack": brokerRack = value.isEmpty ? nil : value
+        case "auto.leader.rebalance.enable": autoLeaderRebalanceEnable = try bool()
         case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try int()
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.

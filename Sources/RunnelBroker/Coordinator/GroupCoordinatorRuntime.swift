@@ -20,6 +20,8 @@ final class GroupCoordinatorRuntime: Sendable {
 
     private let state: Mutex<GroupCoordinator>
     private let parked = Mutex<[Int: Parked]>([:])
+    /// `__consumer_offsets` partitions whose groups are in `state` (led here and replayed).
+    private let loaded = Mutex<Set<Int32>>([])
     private let nextRequestId = Atomic<Int>(1)
     private let ticker = Mutex<Task<Void, Never>?>(nil)
     private let replicas: ReplicaManager
@@ -55,35 +57,14 @@ final class GroupCoordinatorRuntime: Sendable {
         log = CoordinatorLog(replicas: replicas, logger: logger)
     }
 
-    /// Creates `__consumer_offsets` if needed, replays it, and starts the clock.
+    /// Creates `__consumer_offsets` if needed and starts the clock. The partitions this broker
+    /// leads are loaded by `reconcile`, which the metadata applier calls with every image.
     func start(topics: TopicLifecycle, metadata: MetadataView, createTopic: Bool) async throws {
-        var partitions = metadata.topic(named: Self.offsetsTopic)?.partitionCount ?? 0
-        if partitions == 0, createTopic {
-            partitions = try await topics.create(
+        if metadata.topic(named: Self.offsetsTopic) == nil, createTopic {
+            _ = try await topics.create(
                 name: Self.offsetsTopic, partitions: configuredPartitionCount, replicationFactor: replicationFactor, configs: ["retention.ms": "-1"],
-                isInternal: true
-            ).partitionCount
+                isInternal: true)
         }
-        var replayed = 0
-        let loadTime = clock()
-        for index in 0..<partitions {
-            guard let log = replicas.partition(TopicPartition(topic: Self.offsetsTopic, partition: index))?.log else { continue }
-            var offset = log.offsets.logStartOffset
-            while let slice = try log.read(from: offset, maxBytes: 1 << 20) {
-                for bytes in RecordSet(try slice.readBytes()) {
-                    let batch = try RecordBatch(validating: bytes)
-                    for record in try batch.records() where record.offset >= offset {
-                        guard let key = record.key,
-                              let decoded = CoordinatorRecord(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
-                        else { continue }
-                        state.withLock { $0.replay(decoded, loadingAt: loadTime) }
-                        replayed += 1
-                    }
-                }
-                offset = slice.nextOffset
-            }
-        }
-        logger.info("group coordinator loaded \(replayed) records from \(Self.offsetsTopic) (\(partitions) partitions)")
         let task = Task { [weak self] in
             var lastExpiry = self?.clock() ?? 0
             while !Task.isCancelled {
@@ -103,6 +84,71 @@ final class GroupCoordinatorRuntime: Sendable {
             }
         }
         ticker.withLock { $0 = task }
+    }
+
+    // MARK: Shards
+
+    /// Loads the groups of every `__consumer_offsets` partition this broker now leads (replaying
+    /// its log) and unloads those of every partition it no longer leads, so the coordinator of
+    /// a group is always the leader of its partition, with its state. Called by the metadata
+    /// applier with each image, after the replica roles are applied and before handlers see
+    /// the image.
+    func reconcile(with image: MetadataImage) {
+        guard let topic = image.topic(named: Self.offsetsTopic) else { return }
+        let brokerId = replicas.brokerId
+        var loadedNow = 0, records = 0
+        for index in 0..<topic.partitionCount {
+            let partition = TopicPartition(topic: Self.offsetsTopic, partition: index)
+            let leads = image.partition(partition)?.leader == brokerId && replicas.partition(partition) != nil
+            let isLoaded = loaded.withLock { $0.contains(index) }
+            if leads, !isLoaded {
+                do {
+                    records += try load(index)
+                    loadedNow += 1
+                } catch {
+                    logger.error("loading the groups of \(partition) failed; they answer COORDINATOR_LOAD_IN_PROGRESS: \(error)")
+                }
+            } else if !leads, isLoaded {
+                unload(index)
+            }
+        }
+        if loadedNow > 0 {
+            logger.info("group coordinator loaded \(records) records from \(loadedNow) \(Self.offsetsTopic) partitions")
+        }
+    }
+
+    /// Whether the groups of `partition` are in memory (it is led here and was replayed).
+    func isLoaded(_ partition: Int32) -> Bool { loaded.withLock { $0.contains(partition) } }
+
+    /// Replays one partition's log into the state; returns how many records it held.
+    private func load(_ index: Int32) throws -> Int {
+        guard let log = replicas.partition(TopicPartition(topic: Self.offsetsTopic, partition: index))?.log else { return 0 }
+        var replayed = 0
+        let loadTime = clock()
+        var offset = log.offsets.logStartOffset
+        while let slice = try log.read(from: offset, maxBytes: 1 << 20) {
+            for bytes in RecordSet(try slice.readBytes()) {
+                let batch = try RecordBatch(validating: bytes)
+                for record in try batch.records() where record.offset >= offset {
+                    guard let key = record.key,
+                          let decoded = CoordinatorRecord(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
+                    else { continue }
+                    state.withLock { $0.replay(decoded, loadingAt: loadTime) }
+                    replayed += 1
+                }
+            }
+            offset = slice.nextOffset
+        }
+        loaded.withLock { _ = $0.insert(index) }
+        return replayed
+    }
+
+    /// Forgets the groups of a partition led elsewhere now; their parked requests answer NOT_COORDINATOR.
+    private func unload(_ index: Int32) {
+        loaded.withLock { _ = $0.remove(index) }
+        let count = partitionCount
+        perform(state.withLock { $0.unload { Int32(Self.javaHashCode($0) & 0x7fff_ffff) % count == index } })
+        logger.info("group coordinator unloaded the groups of \(Self.offsetsTopic)-\(index): no longer its leader")
     }
 
     /// Writes tombstones for offsets past `offsets.retention.minutes` in groups without members.

@@ -14,6 +14,7 @@ struct HandlerContext: Sendable {
     let topics: TopicLifecycle
     let producerIds: ProducerIdAllocator
     let groups: GroupCoordinatorRuntime
+    let elections: LeaderElections
     /// Where fetches wait for the disk instead of the event loop.
     let logReads: LogReadPool
     let logger: Logger
@@ -27,6 +28,7 @@ struct HandlerContext: Sendable {
         topics = broker.topics
         producerIds = broker.producerIds
         groups = broker.groups
+        elections = LeaderElections(store: broker.store, view: broker.view)
         logReads = broker.logReads
         logger = broker.logger
     }
@@ -62,6 +64,7 @@ enum HandlerRegistry {
             AnyAPIHandler(ListGroupsHandler(context: context)),
             AnyAPIHandler(DescribeGroupsHandler(context: context)),
             AnyAPIHandler(DeleteGroupsHandler(context: context)),
+            AnyAPIHandler(ElectLeadersHandler(context: context)),
             AnyAPIHandler(ConsumerGroupHeartbeatHandler(context: context)),
             AnyAPIHandler(ConsumerGroupDescribeHandler(context: context)),
         ]

@@ -29,6 +29,7 @@ extension KafkaAPI {
     public static let saslAuthenticate = KafkaAPI(key: 36, name: "SaslAuthenticate", validVersions: 0...2, flexibleVersions: 2..., latestVersionUnstable: false, requestType: SaslAuthenticateRequest.self)
     public static let createPartitions = KafkaAPI(key: 37, name: "CreatePartitions", validVersions: 0...3, flexibleVersions: 2..., latestVersionUnstable: false, requestType: CreatePartitionsRequest.self)
     public static let deleteGroups = KafkaAPI(key: 42, name: "DeleteGroups", validVersions: 0...2, flexibleVersions: 2..., latestVersionUnstable: false, requestType: DeleteGroupsRequest.self)
+    public static let electLeaders = KafkaAPI(key: 43, name: "ElectLeaders", validVersions: 0...2, flexibleVersions: 2..., latestVersionUnstable: false, requestType: ElectLeadersRequest.self)
     public static let incrementalAlterConfigs = KafkaAPI(key: 44, name: "IncrementalAlterConfigs", validVersions: 0...1, flexibleVersions: 1..., latestVersionUnstable: false, requestType: IncrementalAlterConfigsRequest.self)
     public static let offsetDelete = KafkaAPI(key: 47, name: "OffsetDelete", validVersions: 0...0, flexibleVersions: nil, latestVersionUnstable: false, requestType: OffsetDeleteRequest.self)
     public static let describeCluster = KafkaAPI(key: 60, name: "DescribeCluster", validVersions: 0...2, flexibleVersions: 0..., latestVersionUnstable: false, requestType: DescribeClusterRequest.self)
@@ -63,6 +64,7 @@ extension KafkaAPI {
         .saslAuthenticate,
         .createPartitions,
         .deleteGroups,
+        .electLeaders,
         .incrementalAlterConfigs,
         .offsetDelete,
         .describeCluster,
@@ -99,6 +101,7 @@ extension KafkaAPI {
         case 36: self = .saslAuthenticate
         case 37: self = .createPartitions
         case 42: self = .deleteGroups
+        case 43: self = .electLeaders
         case 44: self = .incrementalAlterConfigs
         case 47: self = .offsetDelete
         case 60: self = .describeCluster

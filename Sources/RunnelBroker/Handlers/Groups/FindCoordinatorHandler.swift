@@ -33,7 +33,8 @@ struct FindCoordinatorHandler: APIHandler {
     private func answer(for key: String, keyType: Int8) -> Answer {
         guard keyType == 0 else { return Answer(code: .coordinatorNotAvailable, message: "transactions are not supported yet") }
         switch context.coordinator(for: key) {
-        case .here:
+        case .here, .loading:
+            // Loading: this broker is the coordinator; the group requests themselves wait.
             let (host, port) = context.config.advertised
             let registered = context.metadata.image.brokers[context.config.nodeId]
             return Answer(nodeId: context.config.nodeId, host: registered?.host ?? host, port: registered?.port ?? Int32(port))
