@@ -46,6 +46,8 @@ let package = Package(
         ),
         // Pure state machines: no sockets, no files, no clock (ARCHITECTURE.md).
         .target(name: "RunnelCoordinator"),
+        // The ISR and high-watermark rules as a pure state machine (no imports, no clock).
+        .target(name: "RunnelReplication"),
         .target(
             name: "RunnelCluster",
             dependencies: [
@@ -106,6 +108,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "RunnelCoordinatorTests", dependencies: ["RunnelCoordinator"]),
+        .testTarget(name: "RunnelReplicationTests", dependencies: ["RunnelReplication"]),
         .testTarget(
             name: "RunnelBrokerTests",
             dependencies: [

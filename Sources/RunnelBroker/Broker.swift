@@ -51,12 +51,14 @@ public final class Broker: Service, Sendable {
         try config.validate()
         let target = try EtcdURL(url)
         let logManager = try LogManager(directories: config.logDirs)
-        // A data directory that belonged to a cluster proposes that cluster's id: a broker
-        // pointed at the wrong etcd (or a wiped one) then refuses to start below.
+        // A data directory that belongs to a cluster must find it in etcd (else the broker
+        // refuses: a wiped etcd or a wrong prefix must not turn its logs into strays to
+        // delete); and a cluster other than its own is refused by `claim` below.
         let recorded = try config.logDirs.lazy.compactMap { try MetaProperties.read(directory: $0) }.first
         let store = try await EtcdMetadataStore.connect(
             endpoints: target.endpoints, prefix: target.prefix,
-            proposedClusterId: recorded?.clusterId ?? EmbeddedMetadataStore.newClusterId(),
+            founding: recorded.map { .mustExist(recordedClusterId: $0.clusterId) }
+                ?? .mayFound(proposedClusterId: EmbeddedMetadataStore.newClusterId()),
             leaseTTLSeconds: config.metadataLeaseTTLSeconds, logger: logger)
         do {
             return try Broker(config: config, logger: logger, logManager: logManager, store: store)
@@ -79,9 +81,10 @@ public final class Broker: Service, Sendable {
         // Every data directory is this broker's, in this cluster (or becomes so now).
         let identity = MetaProperties(clusterId: store.clusterId, nodeId: config.nodeId)
         for directory in config.logDirs { try identity.claim(directory: directory) }
-        let membership = ClusterMembership(store: store, logger: logger)
+        let view = MetadataView(store.currentImage())
+        self.view = view
+        let membership = ClusterMembership(store: store, logger: logger, appliedRevision: { view.revision })
         self.membership = membership
-        view = MetadataView(store.currentImage())
         replicas = ReplicaManager(
             brokerId: config.nodeId, logManager: logManager, view: view, logger: logger, mayLead: { membership.mayLead() })
         groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
@@ -116,8 +119,9 @@ public final class Broker: Service, Sendable {
             schema.logConfig(known[partition.topic]?.configs ?? [:])
         }
         // Partition directories this broker does not hold (topics deleted while it was down,
-        // partitions placed elsewhere) go away.
-        for log in logManager.allLogs where image.partition(log.topicPartition)?.replicas.contains(config.nodeId) != true {
+        // partitions placed elsewhere) go away; one whose state the store could not decode
+        // stays. (A log of an older topic of the same name is replaced when hosted.)
+        for log in logManager.allLogs where image.holds(log.topicPartition, topicId: nil, broker: config.nodeId) == false {
             try logManager.deleteLog(for: log.topicPartition)
         }
         applier.applyNow(image)

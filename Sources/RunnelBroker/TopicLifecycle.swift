@@ -35,8 +35,9 @@ struct TopicLifecycle: Sendable {
         name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool = false,
         isInternal: Bool = false, assignment manual: [[Int32]]? = nil
     ) async throws -> TopicMetadata {
-        let count = manual.map { Int32($0.count) } ?? (partitions == -1 ? config.numPartitions : partitions)
-        let factor = manual.map { Int16($0.first?.count ?? 0) } ?? (replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor)
+        let count = manual.map { Int32(clamping: $0.count) } ?? (partitions == -1 ? config.numPartitions : partitions)
+        // Clamped: an absurd assignment is refused by validation, never trapped on.
+        let factor = manual.map { Int16(clamping: $0.first?.count ?? 0) } ?? (replicationFactor == -1 ? config.defaultReplicationFactor : replicationFactor)
         return try await changes.run { () async throws -> TopicMetadata in
             if let problem = schema.validate(configs) { throw ClusterMetadataError(.invalidConfig, problem) }
             if let reason = TopicMetadata.validate(name: name) { throw ClusterMetadataError(.invalidTopicException, reason) }
@@ -56,7 +57,7 @@ struct TopicLifecycle: Sendable {
             do {
                 revision = try await store.createTopic(topic, partitions: assignment.map(PartitionState.initial(replicas:)))
             } catch {
-                removeLogs(topic: name, partitions: local)
+                removeLogs(of: topic, partitions: local)
                 throw error
             }
             try await awaitApplied(revision)
@@ -100,7 +101,7 @@ struct TopicLifecycle: Sendable {
             do {
                 revision = try await store.addPartitions(to: topic, assignment.map(PartitionState.initial(replicas:)))
             } catch {
-                removeLogs(topic: name, partitions: local)
+                removeLogs(of: grown, partitions: local)
                 throw error
             }
             try await awaitApplied(revision)
@@ -168,31 +169,23 @@ struct TopicLifecycle: Sendable {
             for index in partitions {
                 let topicPartition = TopicPartition(topic: topic.name, partition: index)
                 if replicas.logManager.log(for: topicPartition) == nil {
-                    _ = try replicas.logManager.createLog(for: topicPartition, config: logConfig)
+                    let log = try replicas.logManager.createLog(for: topicPartition, config: logConfig)
+                    // Marked as this topic's, so a rollback deletes only what it made.
+                    try PartitionMetadataFile.write(topic.id, directory: log.directory)
                 }
             }
         } catch {
-            removeLogs(topic: topic.name, partitions: partitions)
+            removeLogs(of: topic, partitions: partitions)
             throw error
         }
     }
 
-    /// Rollback of `createLogs`: deletes the partitions' logs, and the directory of one whose
-    /// creation failed half-way (made, but its log never opened, so the log manager does not
-    /// know it). Best effort: what stays behind belongs to partitions the metadata does not
-    /// have, and start-up deletes those.
-    private func removeLogs(topic: String, partitions: [Int32]) {
-        for index in partitions {
-            try? replicas.removePartitions(topic: topic, indices: index..<index + 1)
-            let name = TopicPartition(topic: topic, partition: index).directoryName
-            for directory in replicas.logManager.directories {
-                var isDirectory: ObjCBool = false
-                let path = directory + "/" + name
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                    try? FileManager.default.removeItem(atPath: path)
-                }
-            }
-        }
+    /// Rollback of `createLogs`: deletes the partitions' logs this creation made (never one an
+    /// image started hosting meanwhile: another broker may have created the same name first).
+    /// What stays behind belongs to partitions the metadata does not have, and start-up
+    /// deletes those.
+    private func removeLogs(of topic: TopicMetadata, partitions: [Int32]) {
+        replicas.removeUnhostedLogs(topic: topic.name, indices: partitions, topicId: topic.id)
     }
 }
 

@@ -94,14 +94,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
     }
 
     /// Kafka cluster ids are 22 characters of URL-safe base64 of a UUID.
-    public static func newClusterId() -> String {
-        let id = KafkaUUID.random()
-        var bytes: [UInt8] = []
-        withUnsafeBytes(of: id.high.bigEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: id.low.bigEndian) { bytes.append(contentsOf: $0) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    public static func newClusterId() -> String { KafkaUUID.random().base64URL }
 
     public var clusterId: String { state.withLock { $0.snapshot.clusterId } }
 
@@ -155,7 +148,9 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
         }
     }
 
-    public func compareAndSet(_ partition: TopicPartition, expected: Int64, to newState: PartitionState) async throws -> CompareAndSetResult {
+    public func compareAndSet(
+        _ partition: TopicPartition, expected: Int64, to newState: PartitionState, ifGone broker: Int32?
+    ) async throws -> CompareAndSetResult {
         // `mutate` checks the version under the lock the write holds.
         do {
             let revision = try mutate { snapshot in
@@ -167,7 +162,9 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
                 states[Int(partition.partition)] = newState
                 snapshot.partitions = snapshot.partitions ?? [:]
                 snapshot.partitions?[partition.topic] = states
-            } precondition: { image in image.partitions[partition]?.version == expected }
+            } precondition: { image in
+                image.partitions[partition]?.version == expected && (broker.map { image.brokers[$0] == nil } ?? true)
+            }
             return .committed(revision: revision)
         } catch is CompareAndSetConflict {
             return .conflict(state.withLock { $0.image.partitions[partition] })
@@ -263,6 +260,7 @@ public struct MetadataFileError: Error, Sendable, CustomStringConvertible {
 /// The embedded store's lease: a single broker is never fenced by anyone.
 struct PermanentLease: BrokerLease {
     func isValid() -> Bool { true }
+    var registrationRevision: Int64 { 0 }
     func lost() async {
         // Never lost: wait until the caller is cancelled.
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }

@@ -44,6 +44,17 @@ public struct MetadataImage: Sendable, Equatable {
 
     public var liveBrokerIds: Set<Int32> { Set(brokers.keys) }
 
+    /// Whether `broker` holds a replica of the partition of topic `topicId`: false when the
+    /// topic is gone (or is another topic now), the partition is beyond its count, or its
+    /// replicas exclude the broker; nil when the topic is there but the partition's state is
+    /// not (unreadable in the store) — a caller must then leave what it has alone.
+    public func holds(_ partition: TopicPartition, topicId: KafkaUUID?, broker: Int32) -> Bool? {
+        guard let topic = topicsByName[partition.topic], topicId == nil || topic.id == topicId,
+              partition.partition < topic.partitionCount
+        else { return false }
+        return partitions[partition].map { $0.state.replicas.contains(broker) }
+    }
+
     /// How many partitions all topics hold together.
     public var partitionCount: Int { topicsByName.values.reduce(0) { $0 + Int($1.partitionCount) } }
 }

@@ -32,7 +32,12 @@ public protocol MetadataStore: AnyObject, Sendable {
     /// Replaces a partition's state if its version is still `expected`. The only way leaders,
     /// epochs and ISRs change. (Versions are unique store-wide, so a recreated topic's
     /// partition never matches a version seen of the old one.)
-    func compareAndSet(_ partition: TopicPartition, expected: Int64, to state: PartitionState) async throws -> CompareAndSetResult
+    ///
+    /// `ifGone`: the write also requires that broker to have no live registration — an
+    /// election deposing a leader names it, so a stale view cannot depose a live leader.
+    func compareAndSet(
+        _ partition: TopicPartition, expected: Int64, to state: PartitionState, ifGone broker: Int32?
+    ) async throws -> CompareAndSetResult
 
     /// Reserves the next `count` producer ids cluster-wide and returns the first.
     func allocateProducerIds(count: Int64) async throws -> Int64
@@ -57,6 +62,9 @@ public enum CompareAndSetResult: Sendable, Equatable {
 public protocol BrokerLease: Sendable {
     /// True while the lease is certainly still alive (checked before every acknowledgement).
     func isValid() -> Bool
+    /// The store revision of the registration under this lease: until a broker has applied an
+    /// image at least this new, what it knows predates its own (re)joining and may be stale.
+    var registrationRevision: Int64 { get }
     /// Returns when the lease is lost (expired, revoked, or no longer renewable in time).
     func lost() async
     /// Ends the registration now (clean shutdown).

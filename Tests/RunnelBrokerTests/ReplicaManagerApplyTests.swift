@@ -82,4 +82,37 @@ import Testing
             #expect(replicas.partition(partition) == nil && logs.log(for: partition) == nil)
         }
     }
+
+    @Test func aLogOnDiskOfAnOlderTopicOfTheSameNameIsNotServedAsTheNewOne() throws {
+        try withManager { replicas, logs in
+            let partition = TopicPartition(topic: "t", partition: 0)
+            // A log left by a topic "t" that was deleted and created again while this broker was away.
+            let old = try logs.createLog(for: partition, config: LogConfig())
+            try PartitionMetadataFile.write(.random(), directory: old.directory)
+            var builder = RecordBatchBuilder()
+            builder.append(key: nil, value: [9], timestamp: 1)
+            _ = try old.append(try RecordBatch(validating: builder.build()), leaderEpoch: 0)
+
+            let topic = TopicMetadata(name: "t", id: .random(), partitionCount: 1, replicationFactor: 1)
+            _ = replicas.apply(image([(topic, [.initial(replicas: [me])])], revision: 1)) { _ in LogConfig() }
+            let hosted = try #require(replicas.partition(partition))
+            #expect(hosted.log.offsets.logEndOffset == 0)
+            #expect(PartitionMetadataFile.read(directory: hosted.log.directory) == topic.id)
+        }
+    }
+
+    @Test func aCreationRollbackNeverDeletesALogAnImageStartedHosting() throws {
+        try withManager { replicas, logs in
+            let partition = TopicPartition(topic: "t", partition: 0)
+            let mine = KafkaUUID.random()
+            let log = try logs.createLog(for: partition, config: LogConfig())
+            try PartitionMetadataFile.write(mine, directory: log.directory)
+            // Another broker won the name: its image is applied first, and hosts the partition.
+            let winner = TopicMetadata(name: "t", id: .random(), partitionCount: 1, replicationFactor: 1)
+            _ = replicas.apply(image([(winner, [.initial(replicas: [me])])], revision: 1)) { _ in LogConfig() }
+            replicas.removeUnhostedLogs(topic: "t", indices: [0], topicId: mine)
+            #expect(replicas.partition(partition)?.topicId == winner.id)
+            #expect(logs.log(for: partition) != nil)
+        }
+    }
 }

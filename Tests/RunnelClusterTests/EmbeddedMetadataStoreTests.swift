@@ -37,11 +37,11 @@ import Testing
         #expect(store.currentImage().partitions[partition]?.version == version)
         var moved = PartitionState.initial(replicas: [1])
         moved.leaderEpoch = 1
-        guard case .committed = try await store.compareAndSet(partition, expected: version, to: moved) else {
+        guard case .committed = try await store.compareAndSet(partition, expected: version, to: moved, ifGone: nil) else {
             Issue.record("the first compare-and-set must commit")
             return
         }
-        guard case .conflict(let current) = try await store.compareAndSet(partition, expected: version, to: .initial(replicas: [1])) else {
+        guard case .conflict(let current) = try await store.compareAndSet(partition, expected: version, to: .initial(replicas: [1]), ifGone: nil) else {
             Issue.record("a stale compare-and-set must fail")
             return
         }

@@ -15,7 +15,7 @@ import Testing
         var stores: [EtcdMetadataStore] = []
         for index in 0..<count {
             stores.append(try await EtcdMetadataStore.connect(
-                endpoints: [etcd.clientURL], proposedClusterId: "cluster-\(index)", logger: logger))
+                endpoints: [etcd.clientURL], founding: .mayFound(proposedClusterId: "cluster-\(index)"), logger: logger))
         }
         try await body(stores, etcd)
         for store in stores { await store.close() }
@@ -32,8 +32,13 @@ import Testing
     }
 
     @Test func theFirstBrokersClusterIdIsEveryonesAndTopicsAppearEverywhere() async throws {
-        try await withStores(2) { stores, _ in
+        try await withStores(2) { stores, etcd in
             #expect(stores[0].clusterId == "cluster-0" && stores[1].clusterId == "cluster-0")
+            // A broker whose data belongs to a cluster never founds one where etcd holds none.
+            await #expect(throws: ClusterMetadataError.self) {
+                _ = try await EtcdMetadataStore.connect(
+                    endpoints: [etcd.clientURL], prefix: "/elsewhere", founding: .mustExist(recordedClusterId: "cluster-0"), logger: logger)
+            }
             let orders = topic("orders", partitions: 3)
             let states: [PartitionState] = [.initial(replicas: [1, 2]), .initial(replicas: [2, 1]), .initial(replicas: [1, 2])]
             let revision = try await stores[0].createTopic(orders, partitions: states)
@@ -87,14 +92,14 @@ import Testing
             let seen = try #require(image.partitions[partition])
             var moved = seen.state
             (moved.leader, moved.leaderEpoch, moved.partitionEpoch) = (2, 1, 1)
-            guard case .committed(let committed) = try await stores[1].compareAndSet(partition, expected: seen.version, to: moved) else {
+            guard case .committed(let committed) = try await stores[1].compareAndSet(partition, expected: seen.version, to: moved, ifGone: nil) else {
                 Issue.record("the first compare-and-set must commit")
                 return
             }
             // A writer that read the old version loses and is told what is there now.
             var stale = seen.state
             stale.leader = 1
-            let conflict = try await stores[0].compareAndSet(partition, expected: seen.version, to: stale)
+            let conflict = try await stores[0].compareAndSet(partition, expected: seen.version, to: stale, ifGone: nil)
             #expect(conflict == .conflict(VersionedPartitionState(state: moved, version: committed)))
             let after = await eventually(stores[0]) { $0.revision >= committed }
             #expect(after.partition(partition) == moved)

@@ -30,7 +30,7 @@ final class EtcdProcess {
             "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", "test=\(peerURL)",
-            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--experimental-watch-progress-notify-interval", "5s",
             "--logger", "zap", "--log-level", "error",
         ]
         process.standardOutput = FileHandle.nullDevice

@@ -24,7 +24,8 @@ class EtcdProcess:
             binary, "--name", "runnel-test", "--data-dir", os.path.join(workdir, "etcd"),
             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"runnel-test={peer}",
-            "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error"]
+            "--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "error",
+            "--experimental-watch-progress-notify-interval", "5s"]
         self.process = None
 
     def start(self):

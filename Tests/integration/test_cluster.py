@@ -84,7 +84,16 @@ def read_partition(bootstrap, topic, partition, expected):
 def read_all(bootstrap, topic, partition):
     """Every record of the partition up to its high watermark (which says where "all" ends)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{time.monotonic_ns()}", "enable.auto.commit": False})
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            # A fresh client may not know the partition yet, or its leader may be moving.
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     consumer.close()
     return read_partition(bootstrap, topic, partition, high - low)
 
@@ -287,11 +296,24 @@ def test_a_broker_is_refused_by_another_cluster_and_under_another_id(cluster, wo
         moved.extra_args[moved.extra_args.index("--metadata") + 1] = other.url
         with pytest.raises(RuntimeError, match="meta.properties"):
             moved.start()
+        # Nor may it found a cluster where etcd holds none (a wiped etcd, a wrong prefix):
+        # its logs would all be strays to delete.
+        wiped = cluster.make_broker(workdir, 3, LEASE_MS, data_dir=member.data_dir)
+        wiped.extra_args[wiped.extra_args.index("--metadata") + 1] = etcd.metadata_url + "/never-founded"
+        with pytest.raises(RuntimeError, match="refusing to found an empty cluster"):
+            wiped.start()
         # Nor may its directory come back under another broker's id.
         renamed = cluster.make_broker(workdir, 5, LEASE_MS, data_dir=member.data_dir)
         with pytest.raises(RuntimeError, match="meta.properties"):
             renamed.start()
         member.start()
+        # Its data survived every refusal.
+        create(cluster.brokers[1], "kept", assignment=[[3]])
+        produce(cluster.bootstrap, "kept", [b"still-here"], partition=0)
+        member.stop()
+        member.start()
+        cluster.wait_until(lambda m: m["topics"]["kept"][1][0][1] == 3, topics=["kept"])
+        assert read_all(cluster.bootstrap, "kept", 0) == [b"still-here"]
     finally:
         other.founder.stop()
 
@@ -427,3 +449,31 @@ def test_elect_leaders_preferred_and_unclean(cluster):
     produce(cluster.brokers[1].bootstrap, "chosen", [b"after-unclean"], partition=0)
     assert read_all(cluster.brokers[1].bootstrap, "chosen", 0) == [b"after-unclean"]
     cluster.brokers[2].start()
+
+
+def test_brokers_racing_to_create_one_topic_leave_it_whole(cluster):
+    import threading
+    for round in range(5):
+        name = f"race-{round}"
+        outcomes = []
+
+        def create_via(broker):
+            client = admin(broker)
+            try:
+                client.create_topics([NewTopic(name, 6, 1)])[name].result(timeout=20)
+                outcomes.append("created")
+            except Exception as error:
+                outcomes.append(str(error))
+
+        threads = [threading.Thread(target=create_via, args=(b,)) for b in cluster.brokers.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count("created") == 1, outcomes
+        assert all("TOPIC_ALREADY_EXISTS" in o for o in outcomes if o != "created"), outcomes
+        # Every partition is hosted by its leader and takes records.
+        cluster.wait_until(lambda m: name in m["topics"] and all(p[0] == 0 for p in m["topics"][name][1].values()), topics=[name])
+        for partition in range(6):
+            produce(cluster.bootstrap, name, [f"{name}-{partition}".encode()], partition=partition)
+            assert read_all(cluster.bootstrap, name, partition) == [f"{name}-{partition}".encode()]

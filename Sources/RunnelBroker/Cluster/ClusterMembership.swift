@@ -17,15 +17,22 @@ final class ClusterMembership: Sendable {
     private let lease = Mutex<(any BrokerLease)?>(nil)
     private let registration = Mutex<BrokerRegistration?>(nil)
     private let watcher = Mutex<Task<Void, Never>?>(nil)
+    /// The revision of the metadata image this broker has applied.
+    private let appliedRevision: @Sendable () -> Int64
 
-    init(store: any MetadataStore, logger: Logger) {
+    init(store: any MetadataStore, logger: Logger, appliedRevision: @escaping @Sendable () -> Int64) {
         self.store = store
         self.logger = logger
+        self.appliedRevision = appliedRevision
     }
 
-    /// True while this broker's lease is certainly alive. Checked before every leader append.
+    /// True while this broker's lease is certainly alive and the metadata it has applied is
+    /// at least as new as its registration: a broker that registers again after a lapse must
+    /// first learn what changed meanwhile (leadership may have moved). Checked before every
+    /// leader append and acknowledgement.
     func mayLead() -> Bool {
-        lease.withLock { $0?.isValid() ?? false }
+        guard let current = lease.withLock({ $0 }), current.isValid() else { return false }
+        return appliedRevision() >= current.registrationRevision
     }
 
     /// The current lease (the controller campaigns under it).
@@ -33,11 +40,14 @@ final class ClusterMembership: Sendable {
 
     /// Registers (or re-registers with a changed address) and starts watching the lease.
     func join(_ registration: BrokerRegistration) async throws {
+        // The watcher of a previous registration goes first: releasing that lease would wake
+        // it, and it would register again (revoking the lease just granted).
+        watcher.withLock { $0?.cancel() }
         let previous = lease.withLock { $0 }
+        if let previous, !(store is EmbeddedMetadataStore) { await previous.release() }
         let granted = try await store.register(registration)
         self.registration.withLock { $0 = registration }
         lease.withLock { $0 = granted }
-        if let previous, !(store is EmbeddedMetadataStore) { await previous.release() }
         watch(granted)
     }
 

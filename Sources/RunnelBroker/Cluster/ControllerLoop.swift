@@ -71,8 +71,12 @@ final class ControllerLoop: Sendable {
             guard lease.isValid() else { return true }
             let before = image.partition(change.partition)
             do {
+                // A leader replaced because it looks dead must really be gone in etcd: a stale
+                // image must not depose a broker that has just registered again.
+                let oldLeader = before?.leader ?? -1
+                let deposing = oldLeader >= 0 && oldLeader != change.state.leader && image.brokers[oldLeader] == nil ? oldLeader : nil
                 let result = try await store.compareAndSet(
-                    change.partition, expected: change.expectedVersion, to: change.state, controllerEpoch: epoch)
+                    change.partition, expected: change.expectedVersion, to: change.state, controllerEpoch: epoch, deposing: deposing)
                 if case .committed = result {
                     logger.info(
                         "\(change.partition): leader \(before?.leader ?? -1) -> \(change.state.leader) (epoch \(change.state.leaderEpoch)), ISR \(change.state.isr)")

@@ -36,7 +36,9 @@ struct LeaderElections: Sendable {
                         code: type == .preferred ? .preferredLeaderNotAvailable : .eligibleLeadersNotAvailable, message: reason)
                 case .elect(let next):
                     do {
-                        switch try await store.compareAndSet(partition, expected: current.version, to: next) {
+                        // Deposing a leader (an unclean election) requires it to be gone.
+                        let deposed = current.state.leader >= 0 && next.leader != current.state.leader ? current.state.leader : nil
+                        switch try await store.compareAndSet(partition, expected: current.version, to: next, ifGone: deposed) {
                         case .committed(let revision):
                             newest = max(newest, revision)
                             outcomes[partition] = Outcome(code: .none)

@@ -22,6 +22,9 @@ final class MetadataView: Sendable {
 
     var image: MetadataImage { state.withLock { $0.image } }
 
+    /// The applied image's revision (cheaper than copying the image out).
+    var revision: Int64 { state.withLock { $0.image.revision } }
+
     // Single reads for handlers; a handler that reads twice and needs them to agree takes `image`.
     var clusterId: String { image.clusterId }
     var topics: [TopicMetadata] { image.topics }

@@ -166,7 +166,7 @@ public struct BrokerConfig: Sendable, Equatable {
         case "compression.type": compressionType = value
         case "log.message.timestamp.type": logMessageTimestampType = value
         case "min.insync.replicas": minInsyncReplicas = try int()
-        case "offsets.topic.num.partitions": offsetsTopicNumPartitions = try int()
+        case "offsets.topic.num.partitions": offsetsTopicNumPartitions = Int32(try int(Int32.self, atLeast: 1))
         case "group.initial.rebalance.delay.ms": groupInitialRebalanceDelayMs = try int()
         case "offsets.retention.minutes": offsetsRetentionMinutes = try int()
         case "group.consumer.session.timeout.ms": groupConsumerSessionTimeoutMs = try int()

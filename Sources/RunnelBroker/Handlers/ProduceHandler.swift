@@ -70,7 +70,22 @@ struct ProduceHandler: APIHandler {
             var response = appended
             let unsynced = await replicas.waitUntilDurable(syncs)
             if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
+            // The fsync took time: a lease that lapsed meanwhile means no acknowledgement.
+            if !replicas.mayAcknowledge() { Self.markNotLeader(in: &response) }
             return .response(response)
+        }
+    }
+
+    /// Every partition that was appended answers NOT_LEADER_OR_FOLLOWER instead (retriable:
+    /// the producer asks the metadata who leads now, and an idempotent retry is deduplicated).
+    private static func markNotLeader(in response: inout ProduceResponse) {
+        for topicIndex in response.responses.indices {
+            for index in response.responses[topicIndex].partitionResponses.indices
+            where response.responses[topicIndex].partitionResponses[index].errorCode == 0 {
+                response.responses[topicIndex].partitionResponses[index].errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
+                response.responses[topicIndex].partitionResponses[index].errorMessage =
+                    "This server's cluster membership lapsed while the append was made durable."
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import RunnelCluster
 import RunnelProtocol
@@ -61,34 +62,43 @@ public final class ReplicaManager: Sendable {
     /// Returns the partitions whose logs could not be opened or created; they stay unhosted
     /// (UNKNOWN_TOPIC_OR_PARTITION) and every other partition is served.
     func apply(_ image: MetadataImage, logConfig: (TopicMetadata) -> LogConfig) -> [(TopicPartition, any Error)] {
-        var wanted: [TopicPartition: (topic: TopicMetadata, state: PartitionState)] = [:]
-        for (topicPartition, versioned) in image.partitions where versioned.state.replicas.contains(brokerId) {
-            guard let topic = image.topicsByName[topicPartition.topic] else { continue }
-            wanted[topicPartition] = (topic, versioned.state)
-        }
-        let stale = partitions.withLock { hosted in
-            hosted.values.filter { partition in wanted[partition.topicPartition].map { $0.topic.id != partition.topicId } ?? true }
-        }
-        for partition in stale {
-            do {
-                try removePartitions(topic: partition.topicPartition.topic, indices: partition.topicPartition.partition..<partition.topicPartition.partition + 1)
-            } catch {
-                logger.error("stopping \(partition.topicPartition) failed: \(error)")
+        applying.withLock { _ in
+            var wanted: [TopicPartition: (topic: TopicMetadata, state: PartitionState)] = [:]
+            for (topicPartition, versioned) in image.partitions where versioned.state.replicas.contains(brokerId) {
+                guard let topic = image.topicsByName[topicPartition.topic] else { continue }
+                wanted[topicPartition] = (topic, versioned.state)
             }
-        }
-        var failures: [(TopicPartition, any Error)] = []
-        for (topicPartition, wanted) in wanted.sorted(by: { $0.key < $1.key }) {
-            let role: ReplicaRole = wanted.state.leader == brokerId
-                ? .leader(epoch: wanted.state.leaderEpoch, inSyncReplicas: Set(wanted.state.isr))
-                : .follower(leaderId: wanted.state.leader, epoch: wanted.state.leaderEpoch)
-            do {
-                try host(topicPartition, of: wanted.topic, role: role, config: logConfig(wanted.topic))
-            } catch {
-                failures.append((topicPartition, error))
+            // Only what the image positively says is gone goes; a partition whose state the
+            // store could not decode is left as it is.
+            let stale = partitions.withLock { hosted in
+                hosted.values.filter { image.holds($0.topicPartition, topicId: $0.topicId, broker: brokerId) == false }
             }
+            for partition in stale {
+                let index = partition.topicPartition.partition
+                do {
+                    try removePartitions(topic: partition.topicPartition.topic, indices: index..<index + 1)
+                } catch {
+                    logger.error("stopping \(partition.topicPartition) failed: \(error)")
+                }
+            }
+            var failures: [(TopicPartition, any Error)] = []
+            for (topicPartition, wanted) in wanted.sorted(by: { $0.key < $1.key }) {
+                let role: ReplicaRole = wanted.state.leader == brokerId
+                    ? .leader(epoch: wanted.state.leaderEpoch, inSyncReplicas: Set(wanted.state.isr))
+                    : .follower(leaderId: wanted.state.leader, epoch: wanted.state.leaderEpoch)
+                do {
+                    try host(topicPartition, of: wanted.topic, role: role, config: logConfig(wanted.topic))
+                } catch {
+                    failures.append((topicPartition, error))
+                }
+            }
+            return failures
         }
-        return failures
     }
+
+    /// Serializes `apply` with the topic-creation rollback, so a rollback never deletes a log
+    /// that an image (another broker's creation of the same name) has just started hosting.
+    private let applying = Mutex(())
 
     /// Hosts one partition in `role`, opening or creating its log, or updates the role and
     /// config of one already hosted.
@@ -104,14 +114,48 @@ public final class ReplicaManager: Sendable {
             if previous != role { waitingRoom.notifyAppend(to: topicPartition) }
             return
         }
+        var log = logManager.log(for: topicPartition)
+        if let existing = log, let recorded = PartitionMetadataFile.read(directory: existing.directory), recorded != topic.id {
+            // The log of an older topic of the same name (deleted and created again while this
+            // broker was away, or a creation that lost the race for the name): not this topic's.
+            logger.info("\(topicPartition): the log on disk belongs to topic id \(recorded), not \(topic.id); deleting it")
+            try logManager.deleteLog(for: topicPartition)
+            log = nil
+        }
         // createLog returns the existing log if a concurrent caller made it first.
-        let log = try logManager.log(for: topicPartition) ?? logManager.createLog(for: topicPartition, config: config)
-        if log.config != config { try log.update(config: config) }
+        let opened = try log ?? logManager.createLog(for: topicPartition, config: config)
+        if PartitionMetadataFile.read(directory: opened.directory) == nil {
+            try PartitionMetadataFile.write(topic.id, directory: opened.directory)
+        }
+        if opened.config != config { try opened.update(config: config) }
         // On one copy every append is "replicated" once written: the high watermark is the log end.
-        if case .leader = role { log.updateHighWatermark(log.offsets.logEndOffset) }
-        let hosted = Partition(topicPartition: topicPartition, topicId: topic.id, log: log, role: role)
+        if case .leader = role { opened.updateHighWatermark(opened.offsets.logEndOffset) }
+        let hosted = Partition(topicPartition: topicPartition, topicId: topic.id, log: opened, role: role)
         partitions.withLock { partitions in
             if partitions[topicPartition] == nil { partitions[topicPartition] = hosted }
+        }
+    }
+
+    /// Rollback of a topic creation that did not commit: deletes the logs it made for
+    /// `topicId`, except any that an image has started hosting meanwhile, and the directory of
+    /// one whose creation failed half-way (made, but never opened as a log). Best effort.
+    func removeUnhostedLogs(topic: String, indices: [Int32], topicId: KafkaUUID) {
+        applying.withLock { _ in
+            for index in indices {
+                let topicPartition = TopicPartition(topic: topic, partition: index)
+                guard partition(topicPartition) == nil else { continue }
+                if let log = logManager.log(for: topicPartition) {
+                    if PartitionMetadataFile.read(directory: log.directory) == topicId { try? logManager.deleteLog(for: topicPartition) }
+                    continue
+                }
+                for directory in logManager.directories {
+                    var isDirectory: ObjCBool = false
+                    let path = directory + "/" + topicPartition.directoryName
+                    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                        try? FileManager.default.removeItem(atPath: path)
+                    }
+                }
+            }
         }
     }
 
@@ -205,6 +249,10 @@ public final class ReplicaManager: Sendable {
         guard let partition = partition(topicPartition) else { return notHosted(topicPartition) }
         return append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
     }
+
+    /// Whether this broker may acknowledge as leader now (its lease is alive and its metadata
+    /// current); checked at the append and again before an answer that waited for an fsync.
+    func mayAcknowledge() -> Bool { mayLead() }
 
     /// The error for a partition this broker does not host: NOT_LEADER_OR_FOLLOWER when the
     /// cluster has it (clients refresh metadata and go to its leader), else UNKNOWN_TOPIC_OR_PARTITION.

@@ -39,6 +39,8 @@ extension EtcdClient {
             "create_request": [
                 "key": EtcdJSON.bytes(prefix), "range_end": EtcdJSON.bytes(EtcdJSON.prefixEnd(prefix)),
                 "start_revision": String(revision),
+                // Progress notifications tell a quiet watch from a dead one (see `watchResponse`).
+                "progress_notify": true,
             ] as EtcdJSON.Object
         ]
         // A watch lasts as long as its caller wants it: no deadline, cancellation ends it.
@@ -59,8 +61,8 @@ extension EtcdClient {
         }
     }
 
-    /// One line of the watch stream: events to report, nil for bookkeeping (the `created`
-    /// answer, progress notifications without events), or a thrown error.
+    /// One line of the watch stream: events to report (none for a progress notification), nil
+    /// for the `created` answer, or a thrown error.
     static func watchResponse(_ line: EtcdJSON.Object) throws(EtcdError) -> EtcdWatchResponse? {
         guard let result = line["result"] as? EtcdJSON.Object else {
             throw EtcdJSON.error(line["error"] as? EtcdJSON.Object ?? line)
@@ -78,7 +80,14 @@ extension EtcdClient {
             // PUT is the default event type, so the gateway leaves it out.
             return event["type"] as? String == "DELETE" ? .delete(keyValue) : .put(keyValue)
         }
-        guard let last = events.last else { return nil }
+        guard let last = events.last else {
+            // A progress notification (no events, not the `created` answer) says every change
+            // up to the header's revision was sent: the watch is alive and may resume there.
+            // The `created` answer's header is the store's revision, not the watch's progress.
+            guard result["created"] as? Bool != true, let header = result["header"] as? EtcdJSON.Object else { return nil }
+            let revision = EtcdJSON.int64(header["revision"])
+            return revision > 0 ? EtcdWatchResponse(events: [], revision: revision) : nil
+        }
         let revision = switch last {
         case .put(let keyValue), .delete(let keyValue): keyValue.modRevision
         }

@@ -19,6 +19,7 @@ public final class EtcdBrokerLease: BrokerLease, Sendable {
     private let client: EtcdClient
     private struct State {
         var validUntil: ContinuousClock.Instant
+        var registrationRevision: Int64 = .max
         var lost = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -49,6 +50,13 @@ public final class EtcdBrokerLease: BrokerLease, Sendable {
 
     public func isValid() -> Bool {
         state.withLock { !$0.lost && ContinuousClock.now < $0.validUntil }
+    }
+
+    /// Set once the registration under this lease committed; `.max` until then.
+    public var registrationRevision: Int64 { state.withLock { $0.registrationRevision } }
+
+    func registered(at revision: Int64) {
+        state.withLock { $0.registrationRevision = revision }
     }
 
     /// The instant until which the lease is certainly alive.

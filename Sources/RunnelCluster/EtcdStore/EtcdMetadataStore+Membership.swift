@@ -21,13 +21,25 @@ extension EtcdMetadataStore {
                 if: [.createRevision(key: key, equals: 0)],
                 then: [.put(key: key, value: Self.json(registration), lease: lease.id)],
                 else: [.get(key: key)])
-            if result.succeeded { return lease }
+            if result.succeeded {
+                lease.registered(at: result.revision)
+                return lease
+            }
             let held = result.reads.first?.first
             let holder = held.flatMap { try? JSONDecoder().decode(BrokerRegistration.self, from: Data($0.value)) }
             if let held, holder?.incarnation == registration.incarnation, held.lease != lease.id {
-                // This very process registered before under a lease it counts as lost (etcd
-                // was unreachable, or revived the lease on restart): end that one and go on.
-                try? await client.revokeLease(held.lease)
+                // This very process registered before under a lease it counts as lost, but etcd
+                // kept it (it revives leases when it restarts): move the registration to the new
+                // lease in place — nobody saw this broker leave, so nothing moved — then end the
+                // old lease (the key is no longer attached to it).
+                let moved = try await client.transaction(
+                    if: [.modRevision(key: key, equals: held.modRevision)],
+                    then: [.put(key: key, value: Self.json(registration), lease: lease.id)])
+                if moved.succeeded {
+                    lease.registered(at: moved.revision)
+                    try? await client.revokeLease(held.lease)
+                    return lease
+                }
                 continue
             }
             guard ContinuousClock.now < deadline else {

@@ -10,7 +10,7 @@ extension EtcdMetadataStore {
         // The partition states first, under the new topic's id (nobody else writes there), in
         // transactions of bounded size; then the topic, if its name is free. Readers ignore
         // partitions of a topic id they do not know, so a topic appears whole or not at all.
-        try await putPartitions(of: topic.id, from: 0, partitions)
+        try await putPartitions(of: topic.id, from: 0, partitions, ifUnchanged: [])
         let result = try await client.transaction(
             if: [.createRevision(key: keys.topic(topic.name), equals: 0)],
             then: [.put(key: keys.topic(topic.name), value: Self.json(topic))])
@@ -40,8 +40,13 @@ extension EtcdMetadataStore {
         else {
             throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(topic.name)' changed meanwhile; try again")
         }
-        // New partition states beyond the current count are invisible until the topic's count grows.
-        try await putPartitions(of: topic.id, from: topic.partitionCount, added)
+        // New partition states beyond the current count are invisible until the topic's count
+        // grows; each chunk is written only while the topic is as read, so a rival growth
+        // that committed first is never overwritten.
+        let unchanged: [EtcdCompare] = [.modRevision(key: keys.topic(topic.name), equals: version)]
+        guard try await putPartitions(of: topic.id, from: topic.partitionCount, added, ifUnchanged: unchanged) else {
+            throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(topic.name)' changed meanwhile; try again")
+        }
         var grown = current
         grown.partitionCount += Int32(added.count)
         let result = try await client.transaction(
@@ -68,16 +73,23 @@ extension EtcdMetadataStore {
         return result.revision
     }
 
-    public func compareAndSet(_ partition: TopicPartition, expected: Int64, to newState: PartitionState) async throws -> CompareAndSetResult {
-        try await compareAndSet(partition, expected: expected, to: newState, also: [])
+    public func compareAndSet(
+        _ partition: TopicPartition, expected: Int64, to newState: PartitionState, ifGone broker: Int32?
+    ) async throws -> CompareAndSetResult {
+        try await compareAndSet(partition, expected: expected, to: newState, also: broker.map { [brokerGone($0)] } ?? [])
     }
 
     /// A controller's compare-and-set: also requires that it still holds the controller key
     /// it won (`epoch` is that key's create revision), so a deposed controller writes nothing.
+    /// When it deposes a live-looking leader, `deposing` names it: the write then also
+    /// requires that broker's registration to be gone (a stale image must not depose a leader
+    /// that has just registered again).
     public func compareAndSet(
-        _ partition: TopicPartition, expected: Int64, to newState: PartitionState, controllerEpoch epoch: Int64
+        _ partition: TopicPartition, expected: Int64, to newState: PartitionState, controllerEpoch epoch: Int64, deposing: Int32? = nil
     ) async throws -> CompareAndSetResult {
-        try await compareAndSet(partition, expected: expected, to: newState, also: [.createRevision(key: keys.controller, equals: epoch)])
+        try await compareAndSet(
+            partition, expected: expected, to: newState,
+            also: [.createRevision(key: keys.controller, equals: epoch)] + (deposing.map { [brokerGone($0)] } ?? []))
     }
 
     private func compareAndSet(
@@ -112,16 +124,27 @@ extension EtcdMetadataStore {
         }
     }
 
-    /// Writes partition states `first, first+1, ...` of a topic id, in bounded transactions.
-    private func putPartitions(of topicId: KafkaUUID, from first: Int32, _ states: [PartitionState]) async throws {
+    /// Writes partition states `first, first+1, ...` of a topic id, in bounded transactions,
+    /// each only if `ifUnchanged` holds; false (nothing more written) when one does not.
+    @discardableResult
+    private func putPartitions(
+        of topicId: KafkaUUID, from first: Int32, _ states: [PartitionState], ifUnchanged compares: [EtcdCompare]
+    ) async throws -> Bool {
         var index = 0
         while index < states.count {
             let chunk = states[index..<min(index + Self.operationsPerTransaction, states.count)]
             let puts = chunk.enumerated().map { offset, state in
                 EtcdOperation.put(key: keys.partition(topicId, first + Int32(index + offset)), value: Self.json(state))
             }
-            _ = try await client.transaction(if: [], then: puts)
+            guard try await client.transaction(if: compares, then: puts).succeeded else { return false }
             index += chunk.count
         }
+        return true
+    }
+
+    /// The compare that holds only while `broker` has no registration: its lease ended, so it
+    /// cannot be acting as leader. Elections that depose a leader carry it.
+    func brokerGone(_ broker: Int32) -> EtcdCompare {
+        .createRevision(key: keys.broker(broker), equals: 0)
     }
 }

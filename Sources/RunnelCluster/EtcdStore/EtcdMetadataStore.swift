@@ -37,18 +37,40 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
     }
 
 
-    /// Connects, agrees on the cluster id (the first broker's `proposedClusterId` wins; every
-    /// later one reads it) and loads the metadata. Throws if etcd cannot be reached.
+    /// How a broker meets the cluster id in etcd.
+    public enum Founding: Sendable {
+        /// A broker with fresh data directories: founds the cluster with this id if etcd holds
+        /// none under the prefix, else joins the one there.
+        case mayFound(proposedClusterId: String)
+        /// A broker whose data directories already belong to this cluster: etcd must hold it.
+        /// Founding an empty cluster would make every log on disk a stray to delete — a wiped
+        /// etcd or a mistyped prefix must stop the broker instead.
+        case mustExist(recordedClusterId: String)
+    }
+
+    /// Connects, agrees on the cluster id (see `Founding`) and loads the metadata. Throws if
+    /// etcd cannot be reached or holds no cluster a recorded broker belongs to.
     public static func connect(
-        endpoints: [String], prefix: String = "/runnel", proposedClusterId: String, leaseTTLSeconds: Int64 = 2, logger: Logger
+        endpoints: [String], prefix: String = "/runnel", founding: Founding, leaseTTLSeconds: Int64 = 2, logger: Logger
     ) async throws -> EtcdMetadataStore {
         let client = EtcdClient(endpoints: endpoints)
         let keys = EtcdKeyLayout(prefix: prefix)
-        let result = try await client.transaction(
-            if: [.createRevision(key: keys.clusterId, equals: 0)],
-            then: [.put(key: keys.clusterId, value: Array(proposedClusterId.utf8))],
-            else: [.get(key: keys.clusterId)])
-        let clusterId = result.succeeded ? proposedClusterId : result.reads.first?.first.map { String(decoding: $0.value, as: UTF8.self) }
+        let clusterId: String?
+        switch founding {
+        case .mayFound(let proposed):
+            let result = try await client.transaction(
+                if: [.createRevision(key: keys.clusterId, equals: 0)],
+                then: [.put(key: keys.clusterId, value: Array(proposed.utf8))],
+                else: [.get(key: keys.clusterId)])
+            clusterId = result.succeeded ? proposed : result.reads.first?.first.map { String(decoding: $0.value, as: UTF8.self) }
+        case .mustExist(let recorded):
+            guard let existing = try await client.get(keys.clusterId).value else {
+                throw ClusterMetadataError(
+                    .unknownServerError,
+                    "etcd (\(endpoints.joined(separator: ","))) holds no cluster under \(keys.prefix), but this broker's data belongs to cluster \(recorded): refusing to found an empty cluster, which would delete every log here (a wiped etcd or a wrong prefix?)")
+            }
+            clusterId = String(decoding: existing.value, as: UTF8.self)
+        }
         guard let clusterId, !clusterId.isEmpty else {
             throw ClusterMetadataError(.unknownServerError, "etcd holds no readable cluster id at \(keys.clusterId)")
         }
@@ -89,23 +111,23 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
     /// Follows the watch from `revision`; on any failure re-reads and follows again, until closed.
     private func follow(from revision: Int64) {
         let task = Task { [weak self] in
-            var next = revision
-            var backoff = Duration.milliseconds(100)
+            // Where the next watch resumes: after the last revision the watch delivered.
+            let next = LockedValue(revision)
             while !Task.isCancelled, let self {
                 do {
-                    for try await response in self.client.watch(prefix: self.keys.root, fromRevision: next) {
+                    try await self.watch(from: next.value) { response in
                         self.applyWatch(response)
-                        next = response.revision + 1
-                        backoff = .milliseconds(100)
+                        next.value = response.revision + 1
                     }
                 } catch {
                     if Task.isCancelled { return }
                     self.logger.warning("etcd watch of \(self.keys.root) failed, re-reading: \(error)")
                 }
                 // Re-read everything: whatever the watch missed is in the read.
+                var backoff = Duration.milliseconds(100)
                 while !Task.isCancelled {
                     do {
-                        next = try await self.reload() + 1
+                        next.value = try await self.reload() + 1
                         break
                     } catch {
                         try? await Task.sleep(for: backoff)
@@ -115,6 +137,37 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
             }
         }
         watcher.withLock { $0 = task }
+    }
+
+    /// A watch that says nothing for this long is presumed dead (its etcd member may have
+    /// crashed with the connection left half-open) and replaced by a fresh read and watch.
+    /// Progress notifications (etcd's `--experimental-watch-progress-notify-interval`, set to
+    /// a few seconds by `runnel cluster start`) keep a healthy quiet watch under it; with
+    /// etcd's default of ten minutes a quiet cluster is simply re-read this often.
+    static let watchIdleLimit = Duration.seconds(30)
+
+    /// Follows one watch until it fails, ends, or stays silent past `watchIdleLimit`.
+    private func watch(from revision: Int64, _ apply: @escaping @Sendable (EtcdWatchResponse) -> Void) async throws {
+        let lastHeard = LockedValue(ContinuousClock.now)
+        let stream = client.watch(prefix: keys.root, fromRevision: revision)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await response in stream {
+                    lastHeard.value = .now
+                    apply(response)
+                }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: Self.watchIdleLimit / 4)
+                    if ContinuousClock.now - lastHeard.value > Self.watchIdleLimit {
+                        throw EtcdError(.unavailable, "the watch of \(self.keys.root) was silent for \(Self.watchIdleLimit)")
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 
     private func applyWatch(_ response: EtcdWatchResponse) {

@@ -45,6 +45,8 @@ struct ClusterCommand: AsyncParsableCommand {
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "runnel=\(peer)",
                 "--heartbeat-interval", "50", "--election-timeout", "500", "--max-txn-ops", "4096",
+                // Progress notifications keep the brokers' quiet watches provably alive.
+                "--experimental-watch-progress-notify-interval", "5s",
                 "--logger", "zap", "--log-level", "warn",
             ], log: directory + "/etcd.log")
             try await waitUntil("etcd accepts connections on port \(cluster.etcdClientPort)") {
