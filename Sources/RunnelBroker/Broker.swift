@@ -91,10 +91,11 @@ public final class Broker: Service, Sendable {
         applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, groups: groups, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: store)
+        let schema = schema
         controller = (store as? EtcdMetadataStore).map {
             ControllerLoop(
                 store: $0, brokerId: config.nodeId, membership: membership, rebalancePreferred: config.autoLeaderRebalanceEnable,
-                logger: logger)
+                uncleanAllowed: { topic in schema.uncleanLeaderElection(topic.configs) }, logger: logger)
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }

@@ -8,7 +8,8 @@ import RunnelProtocol
 /// Rules (Kafka's controller, with ISR = {leader} until followers replicate):
 /// - A leader that is not live loses leadership: the next replica (in `replicas` order) that
 ///   is live and in the ISR becomes leader; if none, the partition goes offline (leader -1).
-///   Unclean election is never done: only an ISR member can hold everything acknowledged.
+///   Unclean election is done only for topics that allow it (`unclean.leader.election.enable`):
+///   only an ISR member can hold everything acknowledged.
 /// - Dead brokers leave the ISR, except the last member: an ISR never empties, so the replica
 ///   that holds everything committed is remembered and elected again when it returns.
 /// - An offline partition whose ISR member is live again gets it as leader.
@@ -22,7 +23,9 @@ public enum ControllerLogic {
         public var state: PartitionState
     }
 
-    public static func leadershipChanges(in image: MetadataImage, rebalancePreferred: Bool = true) -> [Change] {
+    public static func leadershipChanges(
+        in image: MetadataImage, rebalancePreferred: Bool = true, uncleanAllowed: (TopicMetadata) -> Bool = { _ in false }
+    ) -> [Change] {
         let live = image.liveBrokerIds
         var changes: [Change] = []
         for (partition, versioned) in image.partitions.sorted(by: { $0.key < $1.key }) {
@@ -34,6 +37,12 @@ public enum ControllerLogic {
             if current.leader < 0 || !live.contains(current.leader) {
                 let candidate = current.replicas.first { live.contains($0) && next.isr.contains($0) }
                 next.leader = candidate ?? -1
+                if candidate == nil, let topic = image.topicsByName[partition.topic], uncleanAllowed(topic),
+                   let anyLive = current.replicas.first(where: { live.contains($0) }) {
+                    // The topic accepts losing what the in-sync replicas had.
+                    next.leader = anyLive
+                    next.isr = [anyLive]
+                }
             } else if rebalancePreferred, let preferred = current.replicas.first, preferred != current.leader,
                       live.contains(preferred), next.isr.contains(preferred) {
                 next.leader = preferred

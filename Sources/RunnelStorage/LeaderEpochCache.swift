@@ -80,11 +80,16 @@ struct LeaderEpochCache: Sendable, Equatable {
         return true
     }
 
-    /// The end offset of `epoch`: the start of the next epoch, or the log end for the latest.
+    /// Kafka's answer to OffsetsForLeaderEpoch (LeaderEpochFileCache.endOffsetFor): for the
+    /// latest epoch, the log end; else the largest epoch at or below `epoch` and where the
+    /// next epoch starts; for an epoch below the first, that epoch and where the first starts;
+    /// nil (UNDEFINED) for epoch -1, an empty cache, or an epoch above the latest.
     func endOffset(of epoch: Int32, logEndOffset: Int64) -> (epoch: Int32, endOffset: Int64)? {
-        guard let index = entries.lastIndex(where: { $0.epoch <= epoch }) else { return nil }
-        let next = index + 1 < entries.count ? entries[index + 1].startOffset : logEndOffset
-        return (entries[index].epoch, next)
+        guard epoch >= 0, let latest = entries.last else { return nil }
+        if latest.epoch == epoch { return (epoch, logEndOffset) }
+        guard let higher = entries.firstIndex(where: { $0.epoch > epoch }) else { return nil }
+        if higher == 0 { return (epoch, entries[0].startOffset) }
+        return (entries[higher - 1].epoch, entries[higher].startOffset)
     }
 
     func write() throws(StorageError) {

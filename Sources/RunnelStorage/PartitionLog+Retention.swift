@@ -46,10 +46,15 @@ extension PartitionLog {
     }
 
     /// Removes every offset at or above `offset` (a follower whose history diverged from the
-    /// leader's). The log end becomes `offset` rounded down to a batch boundary.
+    /// leader's). The log end becomes `offset` rounded down to a batch boundary. At or past the
+    /// log end nothing is cut, but epochs starting there are still forgotten (a new leader may
+    /// have assigned one at its log end that this log never got a batch of).
     public func truncate(to offset: Int64) throws(StorageError) {
         try state.withLock { state throws(StorageError) in
-            guard offset < state.logEndOffset else { return }
+            guard offset < state.logEndOffset else {
+                if state.leaderEpochs.truncate(fromEnd: max(offset, state.logEndOffset)) { try state.leaderEpochs.write() }
+                return
+            }
             let target = max(offset, state.logStartOffset)
             while state.segments.count > 1, state.active.baseOffset >= target {
                 try state.active.deleteFiles()

@@ -74,7 +74,7 @@ public final class PartitionLog: Sendable {
     /// Roll snapshots that could not be written since the broker last asked
     /// (`takeProducerSnapshotFailures`); atomic because they are written outside the lock.
     let producerSnapshotFailures = Atomic<Int>(0)
-    private let clock: @Sendable () -> Int64
+    let clock: @Sendable () -> Int64
     /// This partition's fsync queue: group commits, and flushes and snapshots appends leave to it.
     let groupCommit: GroupCommit
     /// fsyncs go through this (tests inject failures).
@@ -182,42 +182,52 @@ public final class PartitionLog: Sendable {
             if case .duplicate(let first, let last) = try state.producerState.check(batch.header) {
                 return (AppendResult(baseOffset: first, lastOffset: last, isDuplicate: true), false)
             }
-            let size = batch.header.totalSize
-            guard size <= state.config.segmentBytes else {
-                throw StorageError(.batchTooLarge, "batch of \(size) bytes exceeds segment.bytes \(state.config.segmentBytes)")
-            }
-            let baseOffset = state.logEndOffset
-            // lastOffset + 1 becomes the log end offset: it must fit (a validated batch has
-            // lastOffsetDelta >= 0).
-            guard baseOffset <= Int64.max - 1 - Int64(batch.header.lastOffsetDelta) else {
-                throw StorageError(.offsetsExhausted, "log end offset \(baseOffset) leaves no room for \(batch.header.recordsCount) records")
-            }
-            let lastOffset = baseOffset + Int64(batch.header.lastOffsetDelta)
-            rolled = try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
-
-            // Stamp baseOffset and partitionLeaderEpoch into a 16-byte head; the rest of the
-            // batch goes to disk from the producer's buffer untouched (one pwritev).
-            var head = ByteBufferAllocator().buffer(capacity: 16)
-            head.writeInteger(baseOffset, endianness: .big)
-            head.writeInteger(batch.header.batchLength, endianness: .big)
-            head.writeInteger(leaderEpoch, endianness: .big)
-            let body = batch.bytes.getSlice(at: batch.bytes.readerIndex + 16, length: size - 16)!
-            var header = batch.header
-            header.baseOffset = baseOffset
-            header.partitionLeaderEpoch = leaderEpoch
-            try state.active.append(head: head, body: body, header: header, now: now)
-            state.producerState.update(header)
-
-            if state.leaderEpochs.assign(epoch: leaderEpoch, startOffset: baseOffset) { try state.leaderEpochs.write() }
-            state.unflushedMessages += Int64(batch.header.recordsCount)
-            let flushDue = state.config.flushMessages > 1 && state.unflushedMessages >= state.config.flushMessages
-                && !state.flushQueued
-            if flushDue { state.flushQueued = true }
-            return (AppendResult(baseOffset: baseOffset, lastOffset: lastOffset), flushDue)
+            return try write(batch, at: state.logEndOffset, leaderEpoch: leaderEpoch, into: &state, now: now, rolled: &rolled)
         }
         // A failed flush takes the directory offline (see `flush`): later appends then fail.
         if flushDue { groupCommit.enqueue { [self] in _ = try? flush() } }
         return result
+    }
+
+    /// Writes `batch` at `baseOffset` (the log end) stamped with `leaderEpoch`, rolling first
+    /// if due: the part of an append shared by the leader (offsets assigned here) and a
+    /// follower (offsets as the leader assigned them). Returns the result and whether a flush
+    /// became due. Called under the state lock.
+    func write(
+        _ batch: RecordBatch, at baseOffset: Int64, leaderEpoch: Int32, into state: inout State, now: Int64,
+        rolled: inout PendingProducerSnapshot?
+    ) throws -> (AppendResult, Bool) {
+        let size = batch.header.totalSize
+        guard size <= state.config.segmentBytes else {
+            throw StorageError(.batchTooLarge, "batch of \(size) bytes exceeds segment.bytes \(state.config.segmentBytes)")
+        }
+        // lastOffset + 1 becomes the log end offset: it must fit (a validated batch has
+        // lastOffsetDelta >= 0).
+        guard baseOffset <= Int64.max - 1 - Int64(batch.header.lastOffsetDelta) else {
+            throw StorageError(.offsetsExhausted, "log end offset \(baseOffset) leaves no room for \(batch.header.recordsCount) records")
+        }
+        let lastOffset = baseOffset + Int64(batch.header.lastOffsetDelta)
+        rolled = try rollIfNeeded(&state, incomingBytes: size, lastOffset: lastOffset, now: now)
+
+        // Stamp baseOffset and partitionLeaderEpoch into a 16-byte head; the rest of the
+        // batch goes to disk from the producer's buffer untouched (one pwritev).
+        var head = ByteBufferAllocator().buffer(capacity: 16)
+        head.writeInteger(baseOffset, endianness: .big)
+        head.writeInteger(batch.header.batchLength, endianness: .big)
+        head.writeInteger(leaderEpoch, endianness: .big)
+        let body = batch.bytes.getSlice(at: batch.bytes.readerIndex + 16, length: size - 16)!
+        var header = batch.header
+        header.baseOffset = baseOffset
+        header.partitionLeaderEpoch = leaderEpoch
+        try state.active.append(head: head, body: body, header: header, now: now)
+        state.producerState.update(header)
+
+        if state.leaderEpochs.assign(epoch: leaderEpoch, startOffset: baseOffset) { try state.leaderEpochs.write() }
+        state.unflushedMessages += Int64(batch.header.recordsCount)
+        let flushDue = state.config.flushMessages > 1 && state.unflushedMessages >= state.config.flushMessages
+            && !state.flushQueued
+        if flushDue { state.flushQueued = true }
+        return (AppendResult(baseOffset: baseOffset, lastOffset: lastOffset), flushDue)
     }
 
     private func rollIfNeeded(

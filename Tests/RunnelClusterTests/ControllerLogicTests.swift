@@ -71,4 +71,11 @@ import Testing
             return
         }
     }
+
+    @Test func aTopicThatAllowsUncleanElectionGetsALiveOutOfSyncLeader() throws {
+        let state = PartitionState(replicas: [1, 2], leader: 1, leaderEpoch: 0, partitionEpoch: 0, isr: [1])
+        #expect(try #require(ControllerLogic.leadershipChanges(in: image(state, live: [2])).first).state.leader == -1)
+        let unclean = try #require(ControllerLogic.leadershipChanges(in: image(state, live: [2]), uncleanAllowed: { _ in true }).first).state
+        #expect(unclean == PartitionState(replicas: [1, 2], leader: 2, leaderEpoch: 1, partitionEpoch: 1, isr: [2]))
+    }
 }

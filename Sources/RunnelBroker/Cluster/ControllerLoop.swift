@@ -20,10 +20,16 @@ final class ControllerLoop: Sendable {
     private let logger: Logger
     /// `auto.leader.rebalance.enable`.
     private let rebalancePreferred: Bool
+    /// A topic's effective `unclean.leader.election.enable`.
+    private let uncleanAllowed: @Sendable (TopicMetadata) -> Bool
     private let task = Mutex<Task<Void, Never>?>(nil)
 
-    init(store: EtcdMetadataStore, brokerId: Int32, membership: ClusterMembership, rebalancePreferred: Bool, logger: Logger) {
+    init(
+        store: EtcdMetadataStore, brokerId: Int32, membership: ClusterMembership, rebalancePreferred: Bool,
+        uncleanAllowed: @escaping @Sendable (TopicMetadata) -> Bool, logger: Logger
+    ) {
         self.rebalancePreferred = rebalancePreferred
+        self.uncleanAllowed = uncleanAllowed
         self.store = store
         self.brokerId = brokerId
         self.membership = membership
@@ -67,7 +73,7 @@ final class ControllerLoop: Sendable {
         }
         guard image.controllerId == brokerId, let epoch = store.controllerEpoch(of: brokerId) else { return true }
         var done = true
-        for change in ControllerLogic.leadershipChanges(in: image, rebalancePreferred: rebalancePreferred) {
+        for change in ControllerLogic.leadershipChanges(in: image, rebalancePreferred: rebalancePreferred, uncleanAllowed: uncleanAllowed) {
             guard lease.isValid() else { return true }
             let before = image.partition(change.partition)
             do {

@@ -75,6 +75,8 @@ public struct BrokerConfig: Sendable, Equatable {
     /// `auto.leader.rebalance.enable`: the controller gives each partition back to its preferred
     /// replica once that is live and in sync again.
     public var autoLeaderRebalanceEnable = true
+    /// `unclean.leader.election.enable`: topics' default (Kafka's: false).
+    public var uncleanLeaderElectionEnable = false
     /// `broker.rack`, for rack-aware replica placement.
     public var brokerRack: String?
     /// `offsets.topic.replication.factor`: nil takes 1 on the embedded store and 3 in a
@@ -181,6 +183,7 @@ public struct BrokerConfig: Sendable, Equatable {
         case "metadata.lease.ttl.ms": metadataLeaseTTLMs = try positive(int())
         case "broker.rack": brokerRack = value.isEmpty ? nil : value
         case "auto.leader.rebalance.enable": autoLeaderRebalanceEnable = try bool()
+        case "unclean.leader.election.enable": uncleanLeaderElectionEnable = try bool()
         case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try int()
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.

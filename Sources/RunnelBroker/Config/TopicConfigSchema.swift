@@ -87,6 +87,11 @@ public struct TopicConfigSchema: Sendable {
             minInsyncReplicas: Int32(value("min.insync.replicas")) ?? 1)
     }
 
+    /// A topic's effective `unclean.leader.election.enable`.
+    public func uncleanLeaderElection(_ overrides: [String: String]) -> Bool {
+        (overrides["unclean.leader.election.enable"] ?? String(broker.uncleanLeaderElectionEnable)) == "true"
+    }
+
     // MARK: Definitions
 
     static func long(min: Int64) -> @Sendable (String) -> String? {
@@ -139,6 +144,9 @@ public struct TopicConfigSchema: Sendable {
         Entry(name: "segment.index.bytes", type: .int, brokerSynonym: "log.index.size.max.bytes",
               documentation: "Size of each preallocated index file; a full index rolls the segment.",
               defaultValue: { String($0.logIndexSizeMaxBytes) }, validate: int(min: 12)),
+        Entry(name: "unclean.leader.election.enable", type: .boolean, brokerSynonym: "unclean.leader.election.enable",
+              documentation: "true lets the controller elect a replica that is not in sync when no in-sync one is live, losing what it lacks.",
+              defaultValue: { String($0.uncleanLeaderElectionEnable) }, validate: oneOf(["true", "false"])),
         Entry(name: "segment.ms", type: .long, brokerSynonym: "log.roll.ms",
               documentation: "Roll the active segment once it is this old.",
               defaultValue: { String($0.logRollMs) }, validate: long(min: 1)),

@@ -1,0 +1,107 @@
+import NIOCore
+import RunnelProtocol
+import Testing
+@testable import RunnelStorage
+
+/// What replication needs of the log: follower appends that keep the leader's bytes, epoch
+/// bookkeeping with Kafka's answers, truncation of epochs, and a follower's high watermark.
+@Suite struct FollowerLogTests {
+    func open(_ directory: TemporaryDirectory, _ name: String) throws -> PartitionLog {
+        try PartitionLog(
+            directory: directory.path + "/" + name, topicPartition: testPartition, config: smallSegmentsConfig(), hadCleanShutdown: true)
+    }
+
+    /// Every batch of `log`, as served to a fetch.
+    func batches(of log: PartitionLog) throws -> [RecordBatch] {
+        var result: [RecordBatch] = []
+        var offset = log.offsets.logStartOffset
+        while let slice = try log.read(from: offset, maxBytes: 64 * 1024) {
+            for bytes in RecordSet(try slice.readBytes()) { result.append(try RecordBatch(validating: bytes)) }
+            offset = slice.nextOffset
+        }
+        return result
+    }
+
+    func idempotentBatch(sequence: Int32, values: [[UInt8]]) throws -> RecordBatch {
+        var builder = RecordBatchBuilder()
+        builder.producerId = 42
+        builder.producerEpoch = 0
+        builder.baseSequence = sequence
+        for value in values { builder.append(key: nil, value: value, timestamp: 1) }
+        return try RecordBatch(validating: builder.build())
+    }
+
+    @Test func aFollowerBuiltFromItsLeadersBatchesHoldsTheSameBytesOffsetsAndEpochs() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        for round in 0..<60 {
+            let values = (0..<(round % 5 + 1)).map { [UInt8(truncatingIfNeeded: round), UInt8($0)] + Array(repeating: 7, count: 300) }
+            _ = try leader.append(try makeBatch(values: values, timestamps: values.map { _ in Int64(round) }), leaderEpoch: round < 30 ? 0 : 3)
+        }
+        for batch in try batches(of: leader) { _ = try follower.appendAsFollower(batch) }
+        #expect(follower.offsets.logEndOffset == leader.offsets.logEndOffset)
+        #expect(try batches(of: follower).map { Array($0.bytes.readableBytesView) } == batches(of: leader).map { Array($0.bytes.readableBytesView) })
+        #expect(follower.latestLeaderEpoch == 3)
+        let epochZero = try #require(leader.endOffset(forLeaderEpoch: 0))
+        #expect(follower.endOffset(forLeaderEpoch: 0)! == epochZero)
+        #expect(follower.segmentCount > 1, "the follower rolls as the leader does")
+    }
+
+    @Test func aFollowerAppendMustStartAtTheLogEnd() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        for _ in 0..<3 { _ = try leader.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: 0) }
+        let all = try batches(of: leader)
+        #expect(throws: StorageError.self) { try follower.appendAsFollower(all[1]) }
+        #expect(follower.offsets.logEndOffset == 0)
+        _ = try follower.appendAsFollower(all[0])
+        #expect(throws: StorageError.self) { try follower.appendAsFollower(all[2]) }
+        #expect(follower.offsets.logEndOffset == 1)
+    }
+
+    @Test func producerStateFollowsWithoutChecksSoAFollowerThatLeadsDeduplicatesRetries() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        _ = try leader.append(try idempotentBatch(sequence: 0, values: [[1], [2]]), leaderEpoch: 0)
+        for batch in try batches(of: leader) { _ = try follower.appendAsFollower(batch) }
+        // The follower becomes leader; the producer retries the batch it had no answer for.
+        let retried = try follower.append(try idempotentBatch(sequence: 0, values: [[1], [2]]), leaderEpoch: 1)
+        #expect(retried.isDuplicate && retried.baseOffset == 0)
+        #expect(follower.offsets.logEndOffset == 2)
+    }
+
+    @Test func epochAnswersAreKafkasAndAnEpochAssignedAtTheEndIsTruncatedWithIt() throws {
+        let directory = TemporaryDirectory()
+        let log = try open(directory, "log")
+        for epoch: Int32 in [2, 2, 5] { _ = try log.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: epoch) }
+        // Epochs 2 (offsets 0-1) and 5 (offset 2); log end 3.
+        #expect(log.endOffset(forLeaderEpoch: 2)! == (2, 2))
+        #expect(log.endOffset(forLeaderEpoch: 3)! == (2, 2), "an unknown epoch between: the one before, ending where the next starts")
+        #expect(log.endOffset(forLeaderEpoch: 1)! == (1, 0), "below the first: that epoch, ending where the first starts")
+        #expect(log.endOffset(forLeaderEpoch: 5)! == (5, 3))
+        #expect(log.endOffset(forLeaderEpoch: 6) == nil && log.endOffset(forLeaderEpoch: -1) == nil)
+
+        // A new leader's epoch starts at its log end, before any append of its own.
+        try log.assignEpochStart(7)
+        #expect(log.latestLeaderEpoch == 7 && log.endOffset(forLeaderEpoch: 5)! == (5, 3))
+        // Truncating to the log end (nothing to cut) still forgets that epoch.
+        try log.truncate(to: 3)
+        #expect(log.latestLeaderEpoch == 5)
+        // Truncating into epoch 5 forgets it too.
+        try log.truncate(to: 2)
+        #expect(log.latestLeaderEpoch == 2 && log.offsets.logEndOffset == 2)
+    }
+
+    @Test func aFollowersHighWatermarkFollowsTheLeaderDownButNotPastItsEnd() throws {
+        let directory = TemporaryDirectory()
+        let log = try open(directory, "log")
+        for _ in 0..<5 { _ = try log.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: 0) }
+        log.setFollowerHighWatermark(9)
+        #expect(log.offsets.highWatermark == 5)
+        log.setFollowerHighWatermark(2)
+        #expect(log.offsets.highWatermark == 2)
+    }
+}
