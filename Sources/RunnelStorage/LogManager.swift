@@ -34,6 +34,10 @@ public final class LogManager: Sendable {
 
     /// One lock per data directory, held for the manager's (the process's) lifetime.
     private let directoryLocks: [DirectoryLock]
+    /// Whether `startup` loaded the logs: only then may `shutdown` write checkpoints and the
+    /// clean-shutdown marker (a manager that never loaded them knows nothing to record, and
+    /// empty checkpoints with a "clean" marker would hide the real state from the next start).
+    private let started = Atomic<Bool>(false)
 
     public init(
         directories: [String], clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds,
@@ -66,6 +70,12 @@ public final class LogManager: Sendable {
     /// Loads every partition directory, all directories concurrently, recovering those that
     /// a crash left behind. `config` gives each partition's log config by topic.
     public func startup(config: @Sendable (TopicPartition) -> LogConfig) throws -> StartupReport {
+        let report = try load(config: config)
+        started.store(true, ordering: .releasing)
+        return report
+    }
+
+    private func load(config: @Sendable (TopicPartition) -> LogConfig) throws -> StartupReport {
         var report = StartupReport(partitions: 0, cleanShutdown: true, recoveredBytes: 0)
         for directory in directories {
             let readableRecoveryPoints = try Self.readCheckpoint(OffsetCheckpointFile.recoveryPoint, in: directory, problems: &report.problems)
@@ -202,6 +212,12 @@ public final class LogManager: Sendable {
     /// Flushes and closes every log, writes the checkpoints, then the clean-shutdown marker, and
     /// releases the directory locks.
     public func shutdown() throws(StorageError) {
+        guard started.load(ordering: .acquiring) else {
+            // Refused before it loaded anything (another cluster, another broker's id): the
+            // directories are left exactly as they were.
+            for lock in directoryLocks { lock.release() }
+            return
+        }
         for log in allLogs { try log.close() }
         try writeCheckpoints()
         // An offline directory gets no marker: its next start must recover it from disk.

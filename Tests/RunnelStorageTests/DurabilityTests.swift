@@ -235,3 +235,24 @@ final class ScriptedSyncer: Sendable {
         #expect(failures.offlineDirectories == [directory.path])
     }
 }
+
+/// A broker refused before it loaded its logs (another cluster, another broker's id) must leave
+/// its data directory exactly as it was: no empty checkpoints, no clean-shutdown marker.
+@Suite struct RefusedStartTests {
+    @Test func aManagerThatNeverLoadedWritesNothingAtShutdown() throws {
+        let directory = TemporaryDirectory()
+        let first = try LogManager(directories: [directory.path])
+        _ = try first.startup { _ in LogConfig() }
+        let log = try first.createLog(for: testPartition, config: LogConfig())
+        let appended = try log.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: 0)
+        log.updateHighWatermark(appended.nextOffset)
+        try first.shutdown()
+        try FileManager.default.removeItem(atPath: directory.path + "/" + LogManager.cleanShutdownMarker)
+        let before = try String(contentsOfFile: directory.path + "/replication-offset-checkpoint", encoding: .utf8)
+
+        let refused = try LogManager(directories: [directory.path])
+        try refused.shutdown()
+        #expect(try String(contentsOfFile: directory.path + "/replication-offset-checkpoint", encoding: .utf8) == before)
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/" + LogManager.cleanShutdownMarker))
+    }
+}

@@ -98,6 +98,12 @@ class BrokerProcess:
 
 @pytest.fixture
 def workdir():
+    # RUNNEL_KEEP_WORKDIR=1 keeps data directories and broker logs for a post-mortem.
+    if os.environ.get("RUNNEL_KEEP_WORKDIR"):
+        d = tempfile.mkdtemp(prefix="runnel-it-")
+        print(f"\nworkdir kept: {d}")
+        yield d
+        return
     with tempfile.TemporaryDirectory(prefix="runnel-it-") as d:
         yield d
 

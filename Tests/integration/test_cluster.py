@@ -312,7 +312,9 @@ def test_a_broker_is_refused_by_another_cluster_and_under_another_id(cluster, wo
         produce(cluster.bootstrap, "kept", [b"still-here"], partition=0)
         member.stop()
         member.start()
-        cluster.wait_until(lambda m: m["topics"]["kept"][1][0][1] == 3, topics=["kept"])
+        # Broker 3's own view says it leads again (another broker's view may still be the one
+        # from before the stop).
+        cluster.wait_until(lambda m: m["topics"]["kept"][1][0][1] == 3, topics=["kept"], via=member)
         assert read_all(cluster.bootstrap, "kept", 0) == [b"still-here"]
     finally:
         other.founder.stop()
