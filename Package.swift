@@ -68,11 +68,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // One pipelined Kafka connection (correlation ids, ApiVersions negotiation), shared by
+        // the client and the broker's follower fetchers.
+        .target(
+            name: "RunnelWire",
+            dependencies: [
+                "RunnelProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // The Swift client: speaks only the Kafka protocol, so it works with any Kafka-compatible broker.
         .target(
             name: "RunnelClient",
             dependencies: [
-                "RunnelProtocol", "RunnelCodecs",
+                "RunnelProtocol", "RunnelCodecs", "RunnelWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -106,7 +106,7 @@ public final class BrokerConnection: Sendable {
         write(request, version: try versions.version(of: Request.self))
     }
 
-    func write<Request: KafkaRequestMessage>(_ request: Request, version: Int16, timeout: TimeAmount? = nil) -> EventLoopFuture<Request.Response> {
+    public func write<Request: KafkaRequestMessage>(_ request: Request, version: Int16, timeout: TimeAmount? = nil) -> EventLoopFuture<Request.Response> {
         let address = self.address
         return writeFrame(frame(request, version: version), expectsResponse: true, responseHeaderVersion: Request.responseHeaderVersion(version), timeout: timeout)
             .flatMapThrowing { body in

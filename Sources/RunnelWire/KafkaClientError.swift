@@ -35,7 +35,7 @@ public enum KafkaClientError: Error, Sendable, CustomStringConvertible, Equatabl
     }
 
     /// Throws `.broker` unless `code` is NONE.
-    static func check(_ code: Int16, _ context: @autoclosure () -> String) throws {
+    public static func check(_ code: Int16, _ context: @autoclosure () -> String) throws {
         guard code != 0 else { return }
         throw KafkaClientError.broker(KafkaErrorCode(rawValue: code), context())
     }
