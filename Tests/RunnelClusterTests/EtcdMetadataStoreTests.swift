@@ -75,6 +75,9 @@ import Testing
             seen = await eventually(stores[0]) { $0.revision >= revision }
             #expect(seen.topic(named: "events")?.configs == ["retention.ms": "5"])
 
+            // A writer compares against what it has seen: it waits to see its own write first
+            // (as TopicLifecycle does after every change).
+            _ = await eventually(stores[1]) { $0.revision >= revision }
             revision = try await stores[1].deleteTopic(named: "events")
             seen = await eventually(stores[0]) { $0.revision >= revision }
             #expect(seen.topic(named: "events") == nil && seen.partitions.isEmpty)

@@ -245,3 +245,17 @@ def find_coordinator_v0(conn, group, correlation_id=22):
         return None
     r = Reader(payload, 4)
     return r.unpack("h"), r.unpack("i"), r.string(), r.unpack("i")
+
+
+def offset_for_leader_epoch_v2(conn, topic, partition, current_leader_epoch, leader_epoch, correlation_id=23):
+    """OffsetForLeaderEpoch v2 for one partition: (error_code, leader_epoch, end_offset)."""
+    body = struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1) + struct.pack(">iii", partition, current_leader_epoch, leader_epoch)
+    conn.send(frame(header(23, 2, correlation_id) + body))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    r = Reader(payload, 4)
+    r.unpack("i")  # throttle time
+    [(_, [answer])] = r.array(lambda: (r.string(), r.array(lambda: r.unpack("hiiq"))))
+    error, _, epoch, end_offset = answer
+    return error, epoch, end_offset

@@ -479,3 +479,33 @@ def test_brokers_racing_to_create_one_topic_leave_it_whole(cluster):
         for partition in range(6):
             produce(cluster.bootstrap, name, [f"{name}-{partition}".encode()], partition=partition)
             assert read_all(cluster.bootstrap, name, partition) == [f"{name}-{partition}".encode()]
+
+
+def test_offset_for_leader_epoch_answers_where_each_epoch_ended(cluster):
+    def ask(broker, current, epoch):
+        conn = kafka_wire.Connection(broker)
+        try:
+            return kafka_wire.offset_for_leader_epoch_v2(conn, "epochs", 0, current, epoch)
+        finally:
+            conn.close()
+
+    create(cluster.brokers[1], "epochs", assignment=[[2]])
+    produce(cluster.bootstrap, "epochs", [b"a", b"b", b"c"], partition=0)
+    first = cluster.metadata(topics=["epochs"], via=cluster.brokers[2])
+    assert first["topics"]["epochs"][1][0][1] == 2
+    # The leader dies and returns: a new leader epoch, which starts at its log end (3).
+    cluster.brokers[2].kill()
+    cluster.wait_until(lambda m: m["topics"]["epochs"][1][0][1] == -1, topics=["epochs"], via=cluster.brokers[1])
+    cluster.brokers[2].start()
+    cluster.wait_until(lambda m: m["topics"]["epochs"][1][0][1] == 2, topics=["epochs"], via=cluster.brokers[2])
+    produce(cluster.bootstrap, "epochs", [b"d", b"e"], partition=0)
+    # The current leader epoch is what the leader's own metadata says (v1 Metadata carries no
+    # epochs): find it by asking, as a client that refreshed would know it.
+    current = next(e for e in range(0, 10) if ask(cluster.brokers[2], e, 0)[0] == 0)
+    assert current >= 2
+    assert ask(cluster.brokers[2], current, 0) == (0, 0, 3), "epoch 0 ended where the next began"
+    assert ask(cluster.brokers[2], current, current) == (0, current, 5), "the latest epoch ends at the log end"
+    assert ask(cluster.brokers[2], current, current + 1) == (0, -1, -1), "an epoch above the latest is unknown"
+    assert ask(cluster.brokers[2], current - 1, 0)[0] == 74, "an older current epoch is fenced"
+    assert ask(cluster.brokers[2], current + 1, 0)[0] == 75, "a newer current epoch is unknown here"
+    assert ask(cluster.brokers[1], -1, 0)[0] == NOT_LEADER_OR_FOLLOWER

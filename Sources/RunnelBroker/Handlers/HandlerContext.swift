@@ -42,6 +42,7 @@ enum HandlerRegistry {
             AnyAPIHandler(ProduceHandler(context: context)),
             AnyAPIHandler(FetchHandler(context: context)),
             AnyAPIHandler(ListOffsetsHandler(context: context)),
+            AnyAPIHandler(OffsetForLeaderEpochHandler(context: context)),
             AnyAPIHandler(MetadataHandler(context: context)),
             AnyAPIHandler(CreateTopicsHandler(context: context)),
             AnyAPIHandler(DeleteTopicsHandler(context: context)),

@@ -106,7 +106,10 @@ public final class ReplicaManager: Sendable {
         if let hosted = partition(topicPartition) {
             if hosted.log.config != config { try hosted.log.update(config: config) }
             let previous = hosted.setRole(role)
-            if case .leader = role, previous != role {
+            if case .leader(let epoch, _) = role, previous != role {
+                // The new epoch starts at the log end, recorded now (a follower or consumer
+                // asking where the previous epoch ended gets the truth before any append).
+                if epoch != previous.leaderEpoch { try hosted.log.assignEpochStart(epoch) }
                 // Until followers replicate, the ISR is the leader alone: what it has is committed.
                 hosted.log.updateHighWatermark(hosted.log.offsets.logEndOffset)
             }
@@ -128,8 +131,13 @@ public final class ReplicaManager: Sendable {
             try PartitionMetadataFile.write(topic.id, directory: opened.directory)
         }
         if opened.config != config { try opened.update(config: config) }
-        // On one copy every append is "replicated" once written: the high watermark is the log end.
-        if case .leader = role { opened.updateHighWatermark(opened.offsets.logEndOffset) }
+        if case .leader(let epoch, _) = role {
+            // (An empty log at epoch 0 has nothing to answer for: its first append records it,
+            // and creating many partitions does not pay a checkpoint write each.)
+            if epoch > 0 || opened.offsets.logEndOffset > 0 { try opened.assignEpochStart(epoch) }
+            // On one copy every append is "replicated" once written: the high watermark is the log end.
+            opened.updateHighWatermark(opened.offsets.logEndOffset)
+        }
         let hosted = Partition(topicPartition: topicPartition, topicId: topic.id, log: opened, role: role)
         partitions.withLock { partitions in
             if partitions[topicPartition] == nil { partitions[topicPartition] = hosted }
