@@ -61,7 +61,8 @@ let package = Package(
         .target(
             name: "RunnelBroker",
             dependencies: [
-                "RunnelProtocol", "RunnelStorage", "RunnelCluster", "RunnelCodecs", "RunnelCoordinator",
+                "RunnelProtocol", "RunnelStorage", "RunnelCluster", "RunnelCodecs", "RunnelCoordinator", "RunnelReplication",
+                "RunnelWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

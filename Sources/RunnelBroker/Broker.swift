@@ -86,7 +86,11 @@ public final class Broker: Service, Sendable {
         let membership = ClusterMembership(store: store, logger: logger, appliedRevision: { view.revision })
         self.membership = membership
         replicas = ReplicaManager(
-            brokerId: config.nodeId, logManager: logManager, view: view, logger: logger, mayLead: { membership.mayLead() })
+            brokerId: config.nodeId, logManager: logManager, view: view, logger: logger, store: store,
+            settings: ReplicaFetcherManager.Settings(
+                waitMaxMs: config.replicaFetchWaitMaxMs, partitionMaxBytes: config.replicaFetchMaxBytes,
+                responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs),
+            replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, mayLead: { membership.mayLead() })
         groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
         applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, groups: groups, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
@@ -127,6 +131,7 @@ public final class Broker: Service, Sendable {
         }
         applier.applyNow(image)
         applier.start()
+        replicas.startReplication()
         // In a cluster `__consumer_offsets` is created when groups are first used and enough
         // brokers are live (FindCoordinator); on one broker, now.
         try await groups.start(topics: topics, metadata: view, createTopic: controller == nil)
@@ -223,9 +228,15 @@ public final class Broker: Service, Sendable {
     /// Closes the listener and every connection (answering waiting fetches at once), lets
     /// running requests finish, then flushes and closes every log.
     public func stop() async throws {
+        // In a cluster, the partitions this broker leads go to other in-sync replicas first,
+        // while it still answers (its clients are told NOT_LEADER_OR_FOLLOWER and move).
+        if controller != nil, membership.mayLead() {
+            await ControlledShutdown(store: store, view: view, brokerId: config.nodeId, logger: logger).run()
+        }
         if let channel = serverChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()
         controller?.stop()
+        await replicas.stopReplication()
         // Leaving ends the lease now: the controller moves leadership without waiting a TTL.
         await membership.leave()
         applier.stop()

@@ -5,7 +5,8 @@ import RunnelProtocol
 /// The broker's controller loop runs it on every image it sees while it holds the controller
 /// key, writes the changes, and the next image shows them — or a conflict, and it runs again.
 ///
-/// Rules (Kafka's controller, with ISR = {leader} until followers replicate):
+/// Rules (Kafka's controller; the leader changes the ISR itself as followers catch up or fall
+/// behind, the controller only takes dead brokers out):
 /// - A leader that is not live loses leadership: the next replica (in `replicas` order) that
 ///   is live and in the ISR becomes leader; if none, the partition goes offline (leader -1).
 ///   Unclean election is done only for topics that allow it (`unclean.leader.election.enable`):

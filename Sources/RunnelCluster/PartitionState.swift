@@ -12,7 +12,8 @@ public struct PartitionState: Codable, Sendable, Equatable {
     public var leaderEpoch: Int32
     /// +1 on every write of this record (Kafka's partition epoch).
     public var partitionEpoch: Int32
-    /// The in-sync replicas. Until followers replicate (the replication issue), only the leader.
+    /// The in-sync replicas: those that have everything the leader acknowledged. Changed by
+    /// the leader (followers catching up or falling behind) and by the controller (dead brokers).
     public var isr: [Int32]
 
     public init(replicas: [Int32], leader: Int32, leaderEpoch: Int32 = 0, partitionEpoch: Int32 = 0, isr: [Int32]) {
@@ -23,10 +24,10 @@ public struct PartitionState: Codable, Sendable, Equatable {
         self.isr = isr
     }
 
-    /// A new partition: led by its preferred replica, which alone is in sync (nothing claims to
-    /// be in sync that does not replicate yet).
+    /// A new partition: led by its preferred replica, every replica in sync (all are empty,
+    /// as Kafka's controller creates them).
     public static func initial(replicas: [Int32]) -> PartitionState {
-        PartitionState(replicas: replicas, leader: replicas.first ?? -1, isr: Array(replicas.prefix(1)))
+        PartitionState(replicas: replicas, leader: replicas.first ?? -1, isr: replicas)
     }
 
     /// Replicas that are not live: Metadata's offline replicas.

@@ -149,8 +149,10 @@ public struct PartitionReplication: Sendable {
             leadership!.isr = .committed(isr: leadership!.isr.committed)
             return updateHighWatermark()
         case .liveBrokersChanged(let live):
+            // Only a follower's fetch adds it to the ISR (Kafka's maybeExpandIsr): a broker's
+            // coming back proves nothing about its log.
             liveBrokers = live
-            return maybeExpand(now: nil) + updateHighWatermark()
+            return updateHighWatermark()
         case .configChanged(let minInsync, let lagMax):
             config.minInsyncReplicas = minInsync
             config.replicaLagTimeMaxMs = lagMax
@@ -242,7 +244,7 @@ public struct PartitionReplication: Sendable {
         progress.lastFetchTimeMs = now
         leadership!.followers[replica] = progress
         leadership!.nowMs = max(leadership!.nowMs, now)
-        return maybeExpand(now: now) + updateHighWatermark()
+        return maybeExpand() + updateHighWatermark()
     }
 
     private func isCaughtUp(_ replica: Int32, now: Int64, leadership: Leadership) -> Bool {
@@ -252,7 +254,7 @@ public struct PartitionReplication: Sendable {
 
     /// Proposes adding the first follower that has reached the high watermark and the start
     /// of this leader epoch, if no proposal is in flight.
-    private mutating func maybeExpand(now: Int64?) -> [Action] {
+    private mutating func maybeExpand() -> [Action] {
         guard let current = leadership, current.isr.proposalInFlight == nil else { return [] }
         let committed = current.isr.committed
         let candidate = current.record.replicas.first { replica in

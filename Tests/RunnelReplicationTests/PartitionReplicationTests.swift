@@ -69,6 +69,18 @@ import Testing
         #expect(Self.proposals(machine.handle(Self.fetched(3, 20, leaderEnd: 20, now: 3))).isEmpty)
     }
 
+    @Test func aBrokerComingBackIsNotAddedUntilItFetches() {
+        // Follower 2 once fetched to the end, then its broker went away (the controller took
+        // it out of the ISR). Its registration returning proves nothing about its log: no
+        // proposal until it fetches again (this flapped between expand and shrink once).
+        var (machine, _) = Self.leader(isr: [1, 2], end: 10, hw: 10)
+        _ = machine.handle(Self.fetched(2, 10, leaderEnd: 10, now: 1))
+        _ = machine.handle(.metadataChanged(Self.record(isr: [1], partitionEpoch: 2, version: 101), nowMs: 2))
+        _ = machine.handle(.liveBrokersChanged([1, 3]))
+        #expect(Self.proposals(machine.handle(.liveBrokersChanged([1, 2, 3]))).isEmpty)
+        #expect(Self.proposals(machine.handle(Self.fetched(2, 10, leaderEnd: 10, now: 3))).map(\.isr) == [[1, 2]])
+    }
+
     @Test func aFollowerThatStopsCatchingUpIsRemovedAfterTheLagButOneThatKeepsFetchingIsNot() {
         var (machine, _) = Self.leader(isr: [1, 2, 3], end: 0, hw: 0)
         var now: Int64 = 0

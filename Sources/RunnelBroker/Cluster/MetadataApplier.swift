@@ -37,7 +37,8 @@ final class MetadataApplier: Sendable {
     func applyNow(_ image: MetadataImage) {
         guard image.revision >= view.image.revision else { return }
         let schema = schema
-        let failures = replicas.apply(image) { schema.logConfig($0.configs) }
+        let failures = replicas.apply(
+            image, logConfig: { schema.logConfig($0.configs) }, minInsyncReplicas: { schema.produceSettings($0.configs).minInsyncReplicas })
         let failed = Set(failures.map(\.0))
         let new = failing.withLock { known in
             defer { known = failed }

@@ -53,6 +53,15 @@ public struct BrokerConfig: Sendable, Equatable {
     public var compressionType = "producer"
     public var logMessageTimestampType = "CreateTime"
     public var minInsyncReplicas: Int32 = 1
+    /// Replication (Kafka's names and defaults): a follower that has not caught up for
+    /// `replica.lag.time.max.ms` leaves the ISR; followers long-poll their leader for
+    /// `replica.fetch.wait.max.ms`, take at most `replica.fetch.max.bytes` per partition and
+    /// `replica.fetch.response.max.bytes` per fetch, and wait `replica.fetch.backoff.ms` after an error.
+    public var replicaLagTimeMaxMs: Int64 = 30_000
+    public var replicaFetchWaitMaxMs: Int32 = 500
+    public var replicaFetchMaxBytes: Int32 = 1_048_576
+    public var replicaFetchResponseMaxBytes: Int32 = 10_485_760
+    public var replicaFetchBackoffMs: Int64 = 1000
     public var offsetsTopicNumPartitions: Int32 = 50
     public var groupInitialRebalanceDelayMs: Int64 = 3000
     public var offsetsRetentionMinutes: Int64 = 7 * 24 * 60
@@ -185,6 +194,11 @@ public struct BrokerConfig: Sendable, Equatable {
         case "auto.leader.rebalance.enable": autoLeaderRebalanceEnable = try bool()
         case "unclean.leader.election.enable": uncleanLeaderElectionEnable = try bool()
         case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try int()
+        case "replica.lag.time.max.ms": replicaLagTimeMaxMs = try positive(int())
+        case "replica.fetch.wait.max.ms": replicaFetchWaitMaxMs = Int32(try int(Int32.self, atLeast: 0))
+        case "replica.fetch.max.bytes": replicaFetchMaxBytes = Int32(try int(Int32.self, atLeast: 1))
+        case "replica.fetch.response.max.bytes": replicaFetchResponseMaxBytes = Int32(try int(Int32.self, atLeast: 1))
+        case "replica.fetch.backoff.ms": replicaFetchBackoffMs = try positive(int())
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",

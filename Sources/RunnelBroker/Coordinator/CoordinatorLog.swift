@@ -29,13 +29,13 @@ actor CoordinatorLog {
     func write(_ records: [CoordinatorRecord], to partition: Int32, now: Int64, apply: @Sendable ([CoordinatorRecord]) -> Void) async -> Int16 {
         guard !records.isEmpty else { return 0 }
         switch append(records, to: partition, now: now) {
-        case .appended(let result, _):
+        case .appended(let result, _, let replicated):
             apply(records)
             appendedSinceSnapshot[partition, default: 0] += records.count
-            return await waitUntilDurable(partition: partition, nextOffset: result.nextOffset)
+            return await waitUntilAcknowledged(partition: partition, nextOffset: result.nextOffset, replicated: replicated)
         case .failed(let code, let message):
             logger.error("writing to \(GroupCoordinatorRuntime.offsetsTopic)-\(partition) failed: \(message)")
-            return code == .unknownTopicOrPartition ? KafkaErrorCode.coordinatorNotAvailable.rawValue : code.rawValue
+            return Self.coordinatorError(for: code).rawValue
         }
     }
 
@@ -49,7 +49,7 @@ actor CoordinatorLog {
         var snapshotStart: Int64?
         for chunk in stride(from: 0, to: max(records.count, 1), by: 1000).map({ Array(records[$0..<min($0 + 1000, records.count)]) }) {
             guard !chunk.isEmpty else { break }
-            guard case .appended(let result, _) = append(chunk, to: partition, now: now) else { return }
+            guard case .appended(let result, _, _) = append(chunk, to: partition, now: now) else { return }
             snapshotStart = snapshotStart ?? result.baseOffset
         }
         guard let log = replicas.partition(topicPartition)?.log else { return }
@@ -76,15 +76,32 @@ actor CoordinatorLog {
         return replicas.appendNow(batch, to: topicPartition, acks: -1, minInsyncReplicas: 1)
     }
 
-    private func waitUntilDurable(partition: Int32, nextOffset: Int64) async -> Int16 {
+    /// How long a write waits for the in-sync replicas (Kafka's `offsets.commit.timeout.ms`).
+    static let commitTimeoutMs: Int64 = 5000
+
+    /// Waits until the write is durable (under fsync-before-acknowledge) and on every in-sync
+    /// replica: group state is acknowledged like an acks=all produce.
+    private func waitUntilAcknowledged(partition: Int32, nextOffset: Int64, replicated: Bool) async -> Int16 {
         let topicPartition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: partition)
-        guard let log = replicas.partition(topicPartition)?.log, log.config.syncsBeforeAcknowledge else { return 0 }
-        do {
-            try await log.waitUntilDurable(nextOffset)
+        guard let hosted = replicas.partition(topicPartition) else { return KafkaErrorCode.notCoordinator.rawValue }
+        let needsSync = hosted.log.config.syncsBeforeAcknowledge
+        guard needsSync || !replicated else { return 0 }
+        let pending = ReplicaManager.PendingAck(partition: hosted, offset: nextOffset, needsSync: needsSync, needsReplication: !replicated)
+        guard let (code, message) = await replicas.waitUntilAcknowledged([pending], timeoutMs: Self.commitTimeoutMs)[topicPartition] else {
             return 0
-        } catch {
-            logger.error("fsync of \(topicPartition) failed: \(error)")
-            return KafkaErrorCode.unknownServerError.rawValue
+        }
+        logger.error("writing to \(topicPartition) was not acknowledged: \(message)")
+        return Self.coordinatorError(for: code).rawValue
+    }
+
+    /// What a group request answers when its write failed (GroupMetadataManager's mapping):
+    /// clients look for the coordinator again, or retry.
+    static func coordinatorError(for code: KafkaErrorCode) -> KafkaErrorCode {
+        switch code {
+        case .unknownTopicOrPartition, .notEnoughReplicas, .notEnoughReplicasAfterAppend: .coordinatorNotAvailable
+        case .notLeaderOrFollower, .kafkaStorageError: .notCoordinator
+        case .requestTimedOut: .requestTimedOut
+        default: code
         }
     }
 }

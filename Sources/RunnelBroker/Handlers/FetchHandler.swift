@@ -1,11 +1,18 @@
 import RunnelProtocol
 import RunnelStorage
 
-/// Fetch (1), versions 4-12, for consumers. Long polls: with less than `min.bytes` ready it
+/// Fetch (1), versions 4-12, for consumers and for followers (`replica_id` ≥ 0). Long polls: with less than `min.bytes` ready it
 /// waits up to `max.wait.ms` in the fetch waiting room, and any append to one of its
 /// partitions answers it at once; a cancelled fetch (its connection closed) stops waiting.
 /// Record data goes out with sendfile (FetchResponseWriter). Fetch sessions are answered
 /// sessionless (session id 0), so clients send full fetches.
+///
+/// Consumers read below the high watermark, from the leader only; a `current_leader_epoch`
+/// older than the leader's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (KIP-320).
+/// A follower reads up to the log end, after the same epoch check and, from v12, a check that
+/// its last fetched epoch ends where it thinks (else the answer is the diverging epoch and no
+/// records, KIP-595/Kafka ≥ 2.7); each of its fetches tells the leader's replication state
+/// machine where its log ends (Partition.scala's fetchRecords and updateFollowerFetchState).
 ///
 /// Sizes, as Kafka's ReplicaManager bounds them: the response carries at most the smaller of
 /// the request's `max_bytes` and the broker's `fetch.max.bytes` of records, each partition at
@@ -50,6 +57,7 @@ struct FetchHandler: APIHandler {
 
     /// One pass over the requested partitions within the response and partition byte limits.
     private func read(_ request: FetchRequest, limits: Limits) async -> ([FetchResponseWriter.TopicData], Int, Bool) {
+        let isFollower = request.replicaId >= 0
         var remaining = limits.responseBytes
         var total = 0
         var hasError = false
@@ -66,10 +74,39 @@ struct FetchHandler: APIHandler {
                     hasError = true
                     return data
                 }
+                if let error = Self.epochError(requested: wanted.currentLeaderEpoch, local: partition.leaderEpoch) {
+                    data.errorCode = error
+                    hasError = true
+                    return data
+                }
                 let offsets = partition.log.offsets
                 data.highWatermark = offsets.highWatermark
                 data.lastStableOffset = offsets.highWatermark
                 data.logStartOffset = offsets.logStartOffset
+                if isFollower {
+                    if !partition.replicas.contains(request.replicaId) {
+                        data.errorCode = .unknownLeaderEpoch
+                        hasError = true
+                        return data
+                    }
+                    if let diverging = Self.divergence(of: wanted, in: partition.log, logStartOffset: offsets.logStartOffset) {
+                        switch diverging {
+                        case .outOfRange: data.errorCode = .offsetOutOfRange
+                        case .at(let epoch, let endOffset): data.divergingEpoch = (epoch, endOffset)
+                        }
+                        hasError = true
+                        return data
+                    }
+                }
+                // A follower reads to the log end; what it fetches from is where its log ends.
+                let readLimit = isFollower ? offsets.logEndOffset : offsets.highWatermark
+                defer {
+                    if isFollower, data.errorCode == .none {
+                        context.replicas.followerFetched(
+                            partition, replica: request.replicaId, fetchOffset: wanted.fetchOffset, logStartOffset: wanted.logStartOffset,
+                            leaderLogEndOffset: offsets.logEndOffset)
+                    }
+                }
                 // Past the response limit, partitions come back empty (the first batch of the
                 // first partition is always whole, KIP-74, so consumers make progress).
                 guard remaining > 0 || total == 0 else { return data }
@@ -77,7 +114,7 @@ struct FetchHandler: APIHandler {
                     let limit = max(0, min(Int(wanted.partitionMaxBytes), remaining))
                     // Cached data is read on this event loop; what must wait for the disk, on the read pool.
                     let records = try await partition.log.read(
-                        from: wanted.fetchOffset, maxBytes: limit, upTo: offsets.highWatermark, minimumOneBatch: total == 0,
+                        from: wanted.fetchOffset, maxBytes: limit, upTo: readLimit, minimumOneBatch: total == 0,
                         offloadingTo: context.logReads)
                     let length = records?.length ?? 0
                     guard total + length <= limits.frameRecordBytes else {
@@ -106,6 +143,30 @@ struct FetchHandler: APIHandler {
             })
         }
         return (topics, total, hasError)
+    }
+}
+
+extension FetchHandler {
+    /// Partition.checkCurrentLeaderEpoch: -1 skips the check.
+    static func epochError(requested: Int32, local: Int32) -> KafkaErrorCode? {
+        guard requested >= 0, requested != local else { return nil }
+        return requested < local ? .fencedLeaderEpoch : .unknownLeaderEpoch
+    }
+
+    enum Divergence: Equatable {
+        case outOfRange
+        case at(epoch: Int32, endOffset: Int64)
+    }
+
+    /// Whether a follower's log has diverged from this one: its last fetched epoch ends here
+    /// before its fetch offset, or is not known here at all (Partition.scala's fetchRecords).
+    static func divergence(of wanted: FetchRequest.FetchPartition, in log: PartitionLog, logStartOffset: Int64) -> Divergence? {
+        guard wanted.lastFetchedEpoch >= 0 else { return nil }
+        guard wanted.fetchOffset >= logStartOffset, let (epoch, endOffset) = log.endOffset(forLeaderEpoch: wanted.lastFetchedEpoch) else {
+            return .outOfRange
+        }
+        if epoch < wanted.lastFetchedEpoch || endOffset < wanted.fetchOffset { return .at(epoch: epoch, endOffset: endOffset) }
+        return nil
     }
 }
 

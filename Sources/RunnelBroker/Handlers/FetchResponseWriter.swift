@@ -12,6 +12,8 @@ struct FetchResponseWriter {
         var highWatermark: Int64 = -1
         var lastStableOffset: Int64 = -1
         var logStartOffset: Int64 = -1
+        /// For a follower whose last fetched epoch ended earlier here: where it did (v12+).
+        var divergingEpoch: (epoch: Int32, endOffset: Int64)?
         var records: FileSlice?
     }
 
@@ -56,7 +58,18 @@ struct FetchResponseWriter {
             current.writeKafkaArrayCount(nil, compact: flexible)  // aborted_transactions: none
             if version >= 11 { current.writeKafkaInteger(Int32(-1)) }  // preferred_read_replica
             writeRecords(partition.records)
-            if flexible { current.writeTaggedFields([]) }
+            if flexible {
+                var fields: [TaggedField] = []
+                if let diverging = partition.divergingEpoch {
+                    // EpochEndOffset: epoch, end_offset, its own (empty) tagged fields.
+                    var data = ByteBuffer()
+                    data.writeKafkaInteger(diverging.epoch)
+                    data.writeKafkaInteger(diverging.endOffset)
+                    data.writeTaggedFields([])
+                    fields.append(TaggedField(tag: 0, data: data))
+                }
+                current.writeTaggedFields(fields)
+            }
         }
         if flexible { current.writeTaggedFields([]) }
     }
@@ -93,8 +106,8 @@ struct FetchResponseWriter {
         let topicFields = 11
         // partition_index 4, error_code 2, high_watermark 8, last_stable_offset 8,
         // log_start_offset 8, aborted_transactions count 4, preferred_read_replica 4,
-        // records length (at most 5) + tagged fields 1.
-        let partitionFields = 44
+        // records length (at most 5) + tagged fields (at most 17 with a diverging epoch).
+        let partitionFields = 60
         return topics.reduce(responseFields) { sum, topic in
             sum + topicFields + topic.name.utf8.count + topic.partitionCount * partitionFields
         }

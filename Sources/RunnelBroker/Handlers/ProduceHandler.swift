@@ -26,7 +26,7 @@ struct ProduceHandler: APIHandler {
 
     func handle(_ request: ProduceRequest, context requestContext: RequestContext) async -> HandlerReply<ProduceResponse> {
         var response = ProduceResponse()
-        var pendingSyncs: [ReplicaManager.PendingSync] = []
+        var pendingAcks: [ReplicaManager.PendingAck] = []
         for topic in request.topicData {
             var topicResponse = ProduceResponse.TopicProduceResponse(name: topic.name, topicId: topic.topicId)
             let metadata = context.metadata.topic(named: topic.name)
@@ -52,7 +52,7 @@ struct ProduceHandler: APIHandler {
                 if let pending = await produce(
                     data.records, to: topicPartition, acks: request.acks, settings: settings, version: requestContext.apiVersion,
                     into: &partitionResponse) {
-                    pendingSyncs.append(pending)
+                    pendingAcks.append(pending)
                 }
                 topicResponse.partitionResponses.append(partitionResponse)
             }
@@ -60,16 +60,18 @@ struct ProduceHandler: APIHandler {
         }
         guard request.acks != 0 else { return .none }
         if requestContext.apiVersion >= 10 { Self.addLeaderHints(to: &response, image: context.metadata.image) }
-        guard !pendingSyncs.isEmpty else { return .response(response) }
-        // The appends are done and ordered; only the fsyncs remain. Waiting for them off the
-        // connection's turn lets the next produce append meanwhile, and its fsync join this one's.
+        guard !pendingAcks.isEmpty else { return .response(response) }
+        // The appends are done and ordered; only the fsyncs and the replication remain.
+        // Waiting for them off the connection's turn lets the next produce append meanwhile,
+        // and its fsync join this one's.
         let replicas = context.replicas
         let appended = response
-        let syncs = pendingSyncs
+        let acks = pendingAcks
+        let timeoutMs = Int64(request.timeoutMs)
         return .later {
             var response = appended
-            let unsynced = await replicas.waitUntilDurable(syncs)
-            if !unsynced.isEmpty { Self.markUnsynced(unsynced, in: &response) }
+            let failed = await replicas.waitUntilAcknowledged(acks, timeoutMs: timeoutMs)
+            if !failed.isEmpty { Self.markFailed(failed, in: &response) }
             // The fsync took time: a lease that lapsed meanwhile means no acknowledgement.
             if !replicas.mayAcknowledge() { Self.markNotLeader(in: &response) }
             return .response(response)
@@ -110,31 +112,34 @@ struct ProduceHandler: APIHandler {
         response.nodeEndpoints = endpoints.keys.sorted().map { endpoints[$0]! }
     }
 
-    /// Appended but not made durable: the producer must not take it as acknowledged. A failed
-    /// fsync takes the log directory offline, hence KAFKA_STORAGE_ERROR (retriable: the producer
-    /// tries again, and gets it until a restart has recovered the directory).
-    private static func markUnsynced(_ partitions: Set<TopicPartition>, in response: inout ProduceResponse) {
+    /// Appended but not acknowledgeable: not made durable (a failed fsync takes the log
+    /// directory offline, hence KAFKA_STORAGE_ERROR), or not replicated to the in-sync replicas
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER). All are
+    /// retriable: the producer tries again, and an idempotent retry is deduplicated.
+    private static func markFailed(_ partitions: [TopicPartition: (KafkaErrorCode, String)], in response: inout ProduceResponse) {
         for topicIndex in response.responses.indices {
             let name = response.responses[topicIndex].name
-            for index in response.responses[topicIndex].partitionResponses.indices
-            where partitions.contains(TopicPartition(topic: name, partition: response.responses[topicIndex].partitionResponses[index].index)) {
-                response.responses[topicIndex].partitionResponses[index].errorCode = KafkaErrorCode.kafkaStorageError.rawValue
-                response.responses[topicIndex].partitionResponses[index].errorMessage = "The append could not be made durable (fsync failed; the log directory is offline)."
+            for index in response.responses[topicIndex].partitionResponses.indices {
+                let partition = TopicPartition(topic: name, partition: response.responses[topicIndex].partitionResponses[index].index)
+                guard let (code, message) = partitions[partition] else { continue }
+                response.responses[topicIndex].partitionResponses[index].errorCode = code.rawValue
+                response.responses[topicIndex].partitionResponses[index].errorMessage = message
             }
         }
     }
 
-    /// Validates and appends one partition's batch; returns the fsync it must still wait for.
+    /// Validates and appends one partition's batch; returns what its acknowledgement must
+    /// still wait for (an fsync, the in-sync replicas).
     private func produce(
         _ records: ByteBuffer?, to topicPartition: TopicPartition, acks: Int16, settings: TopicConfigSchema.ProduceSettings,
         version: Int16, into response: inout PartitionResponse
-    ) async -> ReplicaManager.PendingSync? {
-        func fail(_ code: KafkaErrorCode, _ message: String) -> ReplicaManager.PendingSync? {
+    ) async -> ReplicaManager.PendingAck? {
+        func fail(_ code: KafkaErrorCode, _ message: String) -> ReplicaManager.PendingAck? {
             response.errorCode = code.rawValue
             response.errorMessage = message
             return nil
         }
-        func fail(_ error: RecordBatchError) -> ReplicaManager.PendingSync? {
+        func fail(_ error: RecordBatchError) -> ReplicaManager.PendingAck? {
             // Produce v8+ names the record at fault (KIP-467); older versions only see the message.
             if let index = error.recordIndex {
                 response.recordErrors = [.init(batchIndex: Int32(clamping: index), batchIndexErrorMessage: error.detail)]
@@ -176,7 +181,7 @@ struct ProduceHandler: APIHandler {
         let (outcome, pending) = context.replicas.appendAsLeader(
             batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas)
         switch outcome {
-        case .appended(let result, let logStartOffset):
+        case .appended(let result, let logStartOffset, _):
             response.baseOffset = result.baseOffset
             response.logStartOffset = logStartOffset
             if settings.logAppendTime { response.logAppendTimeMs = batch.header.maxTimestamp }

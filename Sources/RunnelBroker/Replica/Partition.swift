@@ -1,60 +1,189 @@
 import RunnelProtocol
+import RunnelReplication
 import RunnelStorage
 import Synchronization
 
-/// What this broker is for a partition. Followers arrive with replication; the role is in the
-/// types now so that the leader-only paths (produce, consumer fetch) already check it.
+/// What this broker is for a partition, as the applied metadata says.
 public enum ReplicaRole: Sendable, Equatable {
-    case leader(epoch: Int32, inSyncReplicas: Set<Int32>)
+    case leader(epoch: Int32)
     case follower(leaderId: Int32, epoch: Int32)
 
     public var leaderEpoch: Int32 {
         switch self {
-        case .leader(let epoch, _), .follower(_, let epoch): epoch
+        case .leader(let epoch), .follower(_, let epoch): epoch
         }
     }
 }
 
-/// A partition hosted here: its log and this broker's role for it.
+/// A partition hosted here: its log, this broker's role for it, and — while it leads — the
+/// ISR and high-watermark state machine (`PartitionReplication`) with the acks=all produces
+/// waiting on it.
 ///
-/// The role changes only through `ReplicaManager.apply` (the metadata seam); readers take it
-/// under the lock, so a produce sees one role for its whole check.
+/// Concurrency: one mutex guards the role, the machine and the waiters, so a produce sees one
+/// role for its whole check and a follower append never races a change of role. The machine's
+/// actions are performed by `ReplicaManager` after the lock is released (they write to the
+/// store, resume continuations, wake fetches). The role changes only through
+/// `ReplicaManager.apply` (the metadata seam) and a step-down.
 public final class Partition: Sendable {
     public let topicPartition: TopicPartition
     /// The id of the topic this log belongs to: a topic deleted and created again under the
     /// same name is another topic, whose partitions start empty.
     public let topicId: KafkaUUID
     public let log: PartitionLog
-    private let roleState: Mutex<ReplicaRole>
 
-    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, role: ReplicaRole) {
+    struct State {
+        var role: ReplicaRole
+        var machine: PartitionReplication
+        /// acks=all produces waiting for the high watermark, by the id the machine knows them by.
+        var waiters: [Int: CheckedContinuation<Int16, Never>] = [:]
+        var nextWaiterId = 1
+        /// The version of the partition state at which this broker stepped down (an ISR change
+        /// found a newer leader epoch): it leads again only on a newer version, never on the
+        /// one that made it step down.
+        var steppedDownAt: Int64?
+        /// The store's version of the partition state last applied.
+        var appliedVersion: Int64 = -1
+    }
+
+    let state: Mutex<State>
+
+    init(topicPartition: TopicPartition, topicId: KafkaUUID, log: PartitionLog, role: ReplicaRole, machine: PartitionReplication) {
         self.topicPartition = topicPartition
         self.topicId = topicId
         self.log = log
-        roleState = Mutex(role)
+        state = Mutex(State(role: role, machine: machine))
     }
 
-    public var role: ReplicaRole { roleState.withLock { $0 } }
+    public var role: ReplicaRole { state.withLock { $0.role } }
 
-    /// Sets the role; returns the previous one.
-    @discardableResult
-    func setRole(_ role: ReplicaRole) -> ReplicaRole {
-        roleState.withLock { current in
-            defer { current = role }
-            return current
-        }
-    }
-
+    /// Leads: the metadata says so and it has not stepped down since.
     public var isLeader: Bool {
-        if case .leader = role { return true }
-        return false
+        state.withLock { state in
+            guard case .leader = state.role else { return false }
+            return state.machine.leadership != nil
+        }
     }
 
     public var leaderEpoch: Int32 { role.leaderEpoch }
 
-    /// Members of the ISR; for a single node, this broker alone.
+    /// The committed ISR while leading (what the metadata store holds); empty otherwise.
     public var inSyncReplicas: Set<Int32> {
-        if case .leader(_, let isr) = role { return isr }
-        return []
+        state.withLock { $0.machine.leadership?.isr.committed ?? [] }
+    }
+
+    /// The replicas while leading (whose fetches count); empty otherwise.
+    var replicas: [Int32] { state.withLock { $0.machine.leadership?.record.replicas ?? [] } }
+
+    /// What a machine event decided: the actions to perform and the waiting produces to answer.
+    struct Step {
+        var actions: [PartitionReplication.Action] = []
+        var answers: [(CheckedContinuation<Int16, Never>, Int16)] = []
+    }
+
+    /// Feeds one event to the machine under the lock; the caller performs the step outside it.
+    func handle(_ event: PartitionReplication.Event) -> Step {
+        state.withLock { state in Self.run(event, in: &state) }
+    }
+
+    /// Registers an acks=all produce that needs the high watermark at `requiredOffset` and
+    /// feeds it to the machine (which may answer it at once).
+    func waitForHighWatermark(
+        _ requiredOffset: Int64, deadlineMs: Int64, continuation: CheckedContinuation<Int16, Never>
+    ) -> Step {
+        state.withLock { state in
+            let id = state.nextWaiterId
+            state.nextWaiterId += 1
+            state.waiters[id] = continuation
+            return Self.run(.produceWaiting(id: id, requiredOffset: requiredOffset, deadlineMs: deadlineMs), in: &state)
+        }
+    }
+
+    /// Applies a role from the metadata (with the state's version and the leader's record) and
+    /// tells the machine what changed.
+    func apply(role: ReplicaRole, record: LeadershipRecord, config: PartitionReplication.Config, nowMs: Int64) -> (previous: ReplicaRole, step: Step) {
+        state.withLock { state in
+            let previous = state.role
+            var step = Step()
+            if state.machine.config != config {
+                step = Self.run(.configChanged(minInsyncReplicas: config.minInsyncReplicas, replicaLagTimeMaxMs: config.replicaLagTimeMaxMs), in: &state)
+            }
+            state.role = role
+            state.appliedVersion = record.version
+            switch role {
+            case .leader:
+                if let fenced = state.steppedDownAt, record.version <= fenced { break }
+                state.steppedDownAt = nil
+                let offsets = log.offsets
+                let event: PartitionReplication.Event = state.machine.leadership == nil
+                    ? .becameLeader(record, logEndOffset: offsets.logEndOffset, highWatermark: offsets.highWatermark, nowMs: nowMs)
+                    : .metadataChanged(record, nowMs: nowMs)
+                let more = Self.run(event, in: &state)
+                step.actions += more.actions
+                step.answers += more.answers
+            case .follower:
+                let more = Self.run(.leadershipEnded, in: &state)
+                step.actions += more.actions
+                step.answers += more.answers
+            }
+            return (previous, step)
+        }
+    }
+
+    /// Stops leading until the metadata brings a newer version of the partition state.
+    func stepDown() -> Step {
+        state.withLock { state in
+            state.steppedDownAt = state.appliedVersion
+            return Self.run(.leadershipEnded, in: &state)
+        }
+    }
+
+    enum LeaderAppend {
+        case notLeader
+        /// acks=all refused before the append: the committed ISR has this many members.
+        case notEnoughReplicas(Int)
+        /// With the machine's high watermark after the append (on a single replica it has
+        /// passed the append already, and acks=all need not wait).
+        case appended(PartitionLog.AppendResult, Step, highWatermark: Int64)
+    }
+
+    /// Appends as leader under the lock: checks that it leads (and, for acks=all, that the
+    /// committed ISR has `requiredIsr` members), lets `write` append with the leader epoch,
+    /// and tells the machine the new log end. The lock keeps a change of role from falling
+    /// between the check and the write.
+    func appendAsLeader(
+        requiredIsr: Int?, nowMs: Int64, _ write: (Int32) throws -> PartitionLog.AppendResult
+    ) throws -> LeaderAppend {
+        try state.withLock { state in
+            guard case .leader(let epoch) = state.role, let leadership = state.machine.leadership else { return .notLeader }
+            if let requiredIsr, leadership.isr.committed.count < requiredIsr { return .notEnoughReplicas(leadership.isr.committed.count) }
+            let result = try write(epoch)
+            let step = result.isDuplicate ? Step() : Self.run(.leaderAppended(logEndOffset: result.nextOffset, nowMs: nowMs), in: &state)
+            return .appended(result, step, highWatermark: state.machine.leadership?.highWatermark ?? -1)
+        }
+    }
+
+    /// The leader's record as the machine holds it (for an ISR proposal); nil when not leading.
+    var leadershipRecord: LeadershipRecord? { state.withLock { $0.machine.leadership?.record } }
+
+    /// Runs `body` while this broker follows `leaderId` at `epoch`, under the lock, so that
+    /// no change of role happens in the middle of a follower append or truncation. Returns nil
+    /// (and does nothing) when the role is another.
+    func whileFollowing<T>(_ leaderId: Int32, epoch: Int32, _ body: () throws -> T) rethrows -> T? {
+        try state.withLock { state in
+            guard state.role == .follower(leaderId: leaderId, epoch: epoch) else { return nil }
+            return try body()
+        }
+    }
+
+    private static func run(_ event: PartitionReplication.Event, in state: inout State) -> Step {
+        var step = Step()
+        for action in state.machine.handle(event) {
+            if case .completeProduce(let id, let error) = action {
+                if let waiter = state.waiters.removeValue(forKey: id) { step.answers.append((waiter, error)) }
+            } else {
+                step.actions.append(action)
+            }
+        }
+        return step
     }
 }

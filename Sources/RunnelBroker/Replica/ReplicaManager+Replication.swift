@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RunnelCluster
+import RunnelProtocol
+import RunnelReplication
+
+/// The leader side of replication: performing what the partitions' state machines decide,
+/// the clock that drives them, acks=all waits and follower fetches as the machines see them.
+extension ReplicaManager {
+    /// Milliseconds of a clock that never goes back and keeps counting while the process is
+    /// stopped (CLOCK_MONOTONIC): the machines' lag and deadline arithmetic must not be fooled
+    /// by wall-clock steps.
+    static func monotonicMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+
+    /// Performs a machine's step: answers waiting produces, moves the log's high watermark
+    /// (waking consumers), sends ISR proposals to the store, steps down.
+    func perform(_ step: Partition.Step, for partition: Partition) {
+        for (waiter, code) in step.answers { waiter.resume(returning: code) }
+        for action in step.actions {
+            switch action {
+            case .advanceHighWatermark(let offset):
+                partition.log.updateHighWatermark(offset)
+                waitingRoom.notifyAppend(to: partition.topicPartition)
+            case .completeProduce:
+                // Taken out by Partition.run with its continuation.
+                break
+            case .propose(let proposal, let isr, let partitionEpoch, let expectedVersion):
+                propose(proposal, isr: isr, partitionEpoch: partitionEpoch, expectedVersion: expectedVersion, for: partition)
+            case .stepDown(let reason):
+                logger.warning("\(partition.topicPartition): \(reason)")
+                perform(partition.stepDown(), for: partition)
+                waitingRoom.notifyAppend(to: partition.topicPartition)
+            }
+        }
+    }
+
+    /// Kafka's AlterPartition, as a compare-and-set of the partition state on the version the
+    /// leader holds: the ISR changes only if nobody (the controller, a newer leader) wrote
+    /// since. The outcome goes back to the machine.
+    private func propose(_ proposal: Int, isr: [Int32], partitionEpoch: Int32, expectedVersion: Int64, for partition: Partition) {
+        guard let store, let record = partition.leadershipRecord else {
+            perform(partition.handle(.proposalFailed(proposal: proposal)), for: partition)
+            return
+        }
+        let next = PartitionState(
+            replicas: record.replicas, leader: record.leader, leaderEpoch: record.leaderEpoch, partitionEpoch: partitionEpoch, isr: isr)
+        let topicPartition = partition.topicPartition
+        logger.info("\(topicPartition): proposing ISR \(isr) (partition epoch \(partitionEpoch), leader epoch \(record.leaderEpoch))")
+        Task {
+            let event: PartitionReplication.Event
+            do {
+                switch try await store.compareAndSet(topicPartition, expected: expectedVersion, to: next, ifGone: nil) {
+                case .committed(let revision):
+                    event = .proposalCommitted(proposal: proposal, Self.record(of: next, version: revision))
+                case .conflict(let current):
+                    event = .proposalConflicted(proposal: proposal, current: current.map { Self.record(of: $0.state, version: $0.version) })
+                }
+            } catch {
+                logger.warning("\(topicPartition): the ISR change could not be written (\(error)); it is tried again")
+                event = .proposalFailed(proposal: proposal)
+            }
+            perform(partition.handle(event), for: partition)
+        }
+    }
+
+    static func record(of state: PartitionState, version: Int64) -> LeadershipRecord {
+        LeadershipRecord(
+            replicas: state.replicas, leader: state.leader, leaderEpoch: state.leaderEpoch, partitionEpoch: state.partitionEpoch,
+            isr: state.isr, version: version)
+    }
+
+    /// Waits until the high watermark of `partition` reaches `offset` (every in-sync replica
+    /// has the append), at most `timeoutMs`; answers the machine's verdict.
+    func awaitHighWatermark(_ partition: Partition, reaching offset: Int64, timeoutMs: Int64) async -> KafkaErrorCode {
+        let deadline = Self.monotonicMilliseconds() + max(0, timeoutMs)
+        let code = await withCheckedContinuation { continuation in
+            perform(partition.waitForHighWatermark(offset, deadlineMs: deadline, continuation: continuation), for: partition)
+        }
+        return KafkaErrorCode(rawValue: code) ?? .unknownServerError
+    }
+
+    /// What a follower's fetch tells the leader: where its log ends (`fetchOffset`), measured
+    /// against the leader's log end before the read.
+    func followerFetched(
+        _ partition: Partition, replica: Int32, fetchOffset: Int64, logStartOffset: Int64, leaderLogEndOffset: Int64
+    ) {
+        let event = PartitionReplication.Event.followerFetched(
+            replica: replica, fetchOffset: fetchOffset, logStartOffset: logStartOffset, leaderLogEndOffsetAtRead: leaderLogEndOffset,
+            nowMs: Self.monotonicMilliseconds())
+        perform(partition.handle(event), for: partition)
+    }
+
+    /// Starts the clock of the machines: every `intervalMs` each partition led here learns the
+    /// time (acks=all deadlines, ISR shrinks of followers that stopped catching up).
+    func startReplication(intervalMs: Int64 = 100) {
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(intervalMs))
+                let now = Self.monotonicMilliseconds()
+                for partition in hostedPartitions where partition.isLeader {
+                    perform(partition.handle(.tick(nowMs: now)), for: partition)
+                }
+            }
+        }
+        ticker.withLock { $0 = task }
+    }
+
+    /// Stops the clock and the follower fetchers.
+    func stopReplication() async {
+        ticker.withLock { $0?.cancel() }
+        await fetchers.stopAll()
+    }
+}

@@ -1,0 +1,321 @@
+"""ISR replication under faults (issue 13): etcd and three real broker processes on loopback, a
+topic with replication factor 3 and min.insync.replicas=2, and a confluent-kafka idempotent
+producer with acks=all writing a numbered stream per key while brokers are SIGKILLed, paused
+and restarted. After each scenario every acknowledged record is counted: present exactly once,
+at the offset it was acknowledged at, in order per key; and the replicas' logs are compared
+byte for byte."""
+import glob
+import os
+import signal
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kafka_wire
+from cluster import Cluster, EtcdProcess
+
+LEASE_MS = 1000
+LAG_MS = 2000
+NOT_LEADER_OR_FOLLOWER = 6
+NOT_ENOUGH_REPLICAS = 19
+NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+TOPIC = "ledger"
+PARTITIONS = 3
+
+
+@pytest.fixture
+def etcd(workdir):
+    process = EtcdProcess(workdir).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def cluster(workdir, etcd):
+    c = Cluster(workdir, etcd, count=3, lease_ms=LEASE_MS, extra_args=[
+        "--override", f"replica.lag.time.max.ms={LAG_MS}", "--override", "replica.fetch.backoff.ms=200"]).start()
+    yield c
+    c.stop()
+
+
+def create_replicated(cluster, topic=TOPIC, partitions=PARTITIONS):
+    client = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    new = NewTopic(topic, partitions, 3, config={"min.insync.replicas": "2"})
+    client.create_topics([new])[topic].result(timeout=20)
+    in_sync(cluster, topic, partitions)
+
+
+def state(metadata, topic, partition):
+    """(error, leader, replicas, isr) of one partition in a Metadata answer."""
+    return metadata["topics"][topic][1][partition]
+
+
+def in_sync(cluster, topic=TOPIC, partitions=PARTITIONS, via=None, timeout=30):
+    """Waits until every partition has a leader and all three replicas in its ISR."""
+    return cluster.wait_until(
+        lambda m: topic in m["topics"] and len(m["topics"][topic][1]) == partitions
+        and all(state(m, topic, p)[1] > 0 and sorted(state(m, topic, p)[3]) == [1, 2, 3] for p in range(partitions)),
+        topics=[topic], via=via, timeout=timeout)
+
+
+def leader_of(cluster, partition=0, topic=TOPIC):
+    return state(cluster.metadata(topics=[topic]), topic, partition)[1]
+
+
+class KeyedLoad:
+    """An idempotent acks=all producer writing `key:seq` for keys k0..k7 with seq rising per
+    key, from a thread, until stopped. Records every acknowledgement (key, seq, partition,
+    offset) and counts errors by code."""
+
+    KEYS = 8
+
+    def __init__(self, bootstrap, topic=TOPIC):
+        self.producer = Producer({
+            "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 2,
+            "message.timeout.ms": 60_000, "topic.metadata.refresh.interval.ms": 500,
+            # A request stuck at a paused broker holds up the idempotent producer's partition
+            # until it times out (30 s by default).
+            "request.timeout.ms": 5000})
+        self.topic = topic
+        self.acked = []
+        self.errors = {}
+        self.sent = 0
+        self.running = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _report(self, error, message):
+        if error:
+            self.errors[error.code()] = self.errors.get(error.code(), 0) + 1
+        else:
+            key = message.key().decode()
+            seq = int(message.value().decode().split(":")[1])
+            self.acked.append((key, seq, message.partition(), message.offset()))
+
+    def _run(self):
+        seqs = [0] * self.KEYS
+        while self.running:
+            key = self.sent % self.KEYS
+            value = f"k{key}:{seqs[key]}"
+            try:
+                self.producer.produce(self.topic, key=f"k{key}".encode(), value=value.encode(), on_delivery=self._report)
+            except BufferError:
+                self.producer.poll(0.05)
+                continue
+            seqs[key] += 1
+            self.sent += 1
+            self.producer.poll(0)
+            time.sleep(0.002)
+
+    def start(self):
+        self.running = True
+        self.thread.start()
+        return self
+
+    def wait_for_more(self, count, timeout=30):
+        """Waits until `count` more acknowledgements arrived (the load makes progress)."""
+        target = len(self.acked) + count
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < target:
+            assert time.monotonic() < deadline, f"no progress: {len(self.acked)} acknowledged, errors {self.errors}"
+            time.sleep(0.05)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        assert self.producer.flush(60) == 0, "records left undelivered"
+        return self
+
+
+def read_everything(cluster, topic=TOPIC, partitions=PARTITIONS):
+    """Every record of every partition up to its high watermark: {partition: [(offset, key, value)]}."""
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"audit-{time.monotonic_ns()}",
+                         "enable.auto.commit": False})
+    ends = {}
+    for partition in range(partitions):
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ends[partition] = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)[1]
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    records = {p: [] for p in range(partitions)}
+    deadline = time.monotonic() + 60
+    while any((records[p][-1][0] + 1 if records[p] else 0) < ends[p] for p in range(partitions)):
+        assert time.monotonic() < deadline, f"could not read up to {ends}"
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            key = message.key().decode() if message.key() is not None else ""
+            records[message.partition()].append((message.offset(), key, message.value().decode()))
+    consumer.close()
+    return records
+
+
+def audit(load, records):
+    """Every acknowledged record is stored once, at the offset it was acknowledged at; per key
+    the sequence numbers rise with the offsets; nothing appears twice."""
+    at = {(p, offset): (key, value) for p, rows in records.items() for offset, key, value in rows}
+    for key, seq, partition, offset in load.acked:
+        assert at.get((partition, offset)) == (key, f"{key}:{seq}"), \
+            f"acknowledged {key}:{seq} at {partition}/{offset}, found {at.get((partition, offset))}"
+    seen = set()
+    last = {}
+    for partition, rows in records.items():
+        for offset, key, value in rows:
+            assert value not in seen, f"{value} stored twice"
+            seen.add(value)
+            seq = int(value.split(":")[1])
+            assert seq > last.get(key, -1), f"{key}: {seq} after {last.get(key)} (out of order)"
+            last[key] = seq
+    assert len(seen) >= len(load.acked)
+
+
+def assert_replicas_identical(cluster, workdir, topic=TOPIC, partitions=PARTITIONS):
+    """The segment files of each partition are the same bytes on all three brokers (the
+    cluster is stopped, every replica in sync)."""
+    for partition in range(partitions):
+        contents = {}
+        for broker_id in cluster.brokers:
+            files = sorted(glob.glob(os.path.join(workdir, f"broker-{broker_id}", "data", f"{topic}-{partition}", "*.log")))
+            contents[broker_id] = b"".join(open(f, "rb").read() for f in files)
+        sizes = {b: len(c) for b, c in contents.items()}
+        assert len(set(contents.values())) == 1, f"{topic}-{partition}: replicas differ (sizes {sizes})"
+        assert sizes[1] > 0
+
+
+def settle_and_stop(cluster, partitions=PARTITIONS):
+    """Waits until all replicas are in sync, then one more acks=all round through every
+    partition (so every follower has everything), and stops the brokers cleanly."""
+    in_sync(cluster, partitions=partitions)
+    final = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for partition in range(partitions):
+        final.produce(TOPIC, key=b"final", value=f"final:{partition}".encode(), partition=partition)
+    assert final.flush(30) == 0
+    codes = cluster.stop()
+    assert all(code == 0 for code in codes.values()), codes
+
+
+def test_acks_all_loses_nothing_when_the_leader_is_sigkilled_five_times(cluster, workdir):
+    create_replicated(cluster)
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(100)
+    for round in range(5):
+        victim = leader_of(cluster, 0)
+        survivor = next(b for i, b in cluster.brokers.items() if i != victim)
+        cluster.brokers[victim].kill()
+        cluster.wait_until(lambda m: state(m, TOPIC, 0)[1] not in (victim, -1), topics=[TOPIC], via=survivor)
+        load.wait_for_more(50)
+        cluster.brokers[victim].start()
+        in_sync(cluster)
+        load.wait_for_more(50)
+    load.stop()
+    print(f"{len(load.acked)} acknowledged, errors by code {load.errors}")
+    audit(load, read_everything(cluster))
+    settle_and_stop(cluster)
+    assert_replicas_identical(cluster, workdir)
+
+
+def test_a_paused_follower_leaves_the_isr_and_rejoins_after_it_wakes(cluster, workdir):
+    create_replicated(cluster, partitions=1)
+    leader = leader_of(cluster, 0)
+    follower_id = next(i for i in cluster.brokers if i != leader)
+    follower = cluster.brokers[follower_id]
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(50)
+    os.kill(follower.process.pid, signal.SIGSTOP)
+    try:
+        cluster.wait_until(lambda m: follower_id not in state(m, TOPIC, 0)[3], topics=[TOPIC], via=cluster.brokers[leader])
+        # Two in sync still meet min.insync.replicas: acks=all goes on.
+        load.wait_for_more(100)
+    finally:
+        os.kill(follower.process.pid, signal.SIGCONT)
+    in_sync(cluster, partitions=1)
+    load.wait_for_more(50)
+    load.stop()
+    audit(load, read_everything(cluster, partitions=1))
+
+
+def test_with_two_brokers_down_acks_all_is_refused_and_nothing_unreplicated_is_acknowledged(cluster, workdir):
+    create_replicated(cluster, partitions=1)
+    leader_id = leader_of(cluster, 0)
+    leader = cluster.brokers[leader_id]
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(50)
+    others = [i for i in cluster.brokers if i != leader_id]
+    for broker_id in others:
+        cluster.brokers[broker_id].kill()
+    cluster.wait_until(lambda m: state(m, TOPIC, 0)[3] == [leader_id], topics=[TOPIC], via=leader)
+    acked_alone = len(load.acked)
+    # A produce now is refused before the append: one in-sync replica is fewer than two.
+    conn = kafka_wire.Connection(leader)
+    conn.send(kafka_wire.produce_request_v3(TOPIC, 0, kafka_wire.record_batch([b"alone"]), acks=-1))
+    [(_, error, _)] = kafka_wire.parse_produce_response_v3(conn.receive())
+    conn.close()
+    assert error == NOT_ENOUGH_REPLICAS
+    time.sleep(1)  # the load keeps trying meanwhile; none of it may be acknowledged
+    assert len(load.acked) == acked_alone, "an acks=all record was acknowledged with one in-sync replica"
+    for broker_id in others:
+        cluster.brokers[broker_id].start()
+    in_sync(cluster, partitions=1)
+    load.wait_for_more(50)
+    load.stop()
+    audit(load, read_everything(cluster, partitions=1))
+    assert "alone" not in [value for _, _, value in read_everything(cluster, partitions=1)[0]]
+
+
+def test_a_paused_leader_that_wakes_up_acknowledges_nothing_and_follows_the_new_leader(cluster, workdir):
+    create_replicated(cluster, partitions=1)
+    old_id = leader_of(cluster, 0)
+    old = cluster.brokers[old_id]
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(50)
+    conn = kafka_wire.Connection(old, timeout=30)
+    os.kill(old.process.pid, signal.SIGSTOP)
+    try:
+        survivor = next(b for i, b in cluster.brokers.items() if i != old_id)
+        cluster.wait_until(lambda m: state(m, TOPIC, 0)[1] not in (old_id, -1), topics=[TOPIC], via=survivor)
+        load.wait_for_more(50)
+        # Produces reach the paused broker (the kernel queues them); then it wakes up.
+        conn.send(kafka_wire.produce_request_v3(TOPIC, 0, kafka_wire.record_batch([b"zombie-1"]), acks=1, correlation_id=7))
+        conn.send(kafka_wire.produce_request_v3(TOPIC, 0, kafka_wire.record_batch([b"zombie-all"]), acks=-1, correlation_id=8))
+    finally:
+        os.kill(old.process.pid, signal.SIGCONT)
+    for _ in range(2):
+        answer = conn.receive()
+        assert answer is not None, "the woken broker closed the connection instead of answering"
+        [(_, error, _)] = kafka_wire.parse_produce_response_v3(answer)
+        assert error in (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS_AFTER_APPEND), f"a deposed leader acknowledged (error {error})"
+    conn.close()
+    in_sync(cluster, partitions=1)
+    load.wait_for_more(50)
+    load.stop()
+    records = read_everything(cluster, partitions=1)
+    audit(load, records)
+    assert not [v for _, _, v in records[0] if v.startswith("zombie")]
+    settle_and_stop(cluster, partitions=1)
+    assert_replicas_identical(cluster, workdir, partitions=1)
+
+
+def test_a_rolling_restart_with_sigterm_hands_leadership_over_and_fails_no_delivery(cluster, workdir):
+    create_replicated(cluster)
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(100)
+    for broker_id, broker in cluster.brokers.items():
+        led = [p for p in range(PARTITIONS) if leader_of(cluster, p) == broker_id]
+        assert broker.stop() == 0
+        if led:
+            # Controlled shutdown: its partitions went to other in-sync replicas before it left.
+            assert f"controlled shutdown: handed {len(led)} partitions" in broker.read_log()
+        load.wait_for_more(50)
+        broker.start()
+        in_sync(cluster)
+        load.wait_for_more(50)
+    load.stop()
+    # Only retriable errors happened, and the producer retried them all.
+    assert not load.errors, load.errors
+    audit(load, read_everything(cluster))
