@@ -231,7 +231,7 @@ public final class Broker: Service, Sendable {
         // In a cluster, the partitions this broker leads go to other in-sync replicas first,
         // while it still answers (its clients are told NOT_LEADER_OR_FOLLOWER and move).
         if controller != nil, membership.mayLead() {
-            await ControlledShutdown(store: store, view: view, brokerId: config.nodeId, logger: logger).run()
+            await ControlledShutdown(store: store, view: view, brokerId: config.nodeId, logger: logger).run(replicas: replicas)
         }
         if let channel = serverChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()

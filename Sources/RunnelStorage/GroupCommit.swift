@@ -14,6 +14,9 @@ final class GroupCommit: Sendable {
         var durableOffset: Int64
         var syncing = false
         var waiters: [Waiter] = []
+        /// +1 at every truncation: an fsync round that began before one may report an offset
+        /// of the log as it was, which must not count as durable now.
+        var truncations = 0
     }
 
     private let state: Mutex<State>
@@ -56,6 +59,15 @@ final class GroupCommit: Sendable {
         queue.sync {}
     }
 
+    /// The log was cut at `offset`: what is appended there from now on is not durable, whatever
+    /// was fsynced at those offsets before.
+    func truncate(to offset: Int64) {
+        state.withLock { state in
+            state.durableOffset = min(state.durableOffset, offset)
+            state.truncations += 1
+        }
+    }
+
     /// Lets the durable offset advance after an fsync someone else ran (a flush policy).
     func markDurable(_ offset: Int64) {
         let ready = state.withLock { state in
@@ -67,11 +79,13 @@ final class GroupCommit: Sendable {
 
     private func runRounds(_ sync: @Sendable () throws -> Int64) {
         while true {
+            let truncationsBefore = state.withLock { $0.truncations }
             let outcome = Result { try sync() }
             let (ready, failed, again): ([Waiter], [Waiter], Bool) = state.withLock { state in
                 switch outcome {
                 case .success(let offset):
-                    state.durableOffset = max(state.durableOffset, offset)
+                    // A truncation during the fsync: the next round decides.
+                    if state.truncations == truncationsBefore { state.durableOffset = max(state.durableOffset, offset) }
                     let ready = takeReady(&state)
                     state.syncing = !state.waiters.isEmpty
                     return (ready, [], state.syncing)

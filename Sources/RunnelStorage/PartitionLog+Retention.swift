@@ -67,7 +67,30 @@ extension PartitionLog {
             state.highWatermark = min(state.highWatermark, end)
             state.replicatedHighWatermark = min(state.replicatedHighWatermark, end)
             state.recoveryPoint = min(state.recoveryPoint, end)
+            groupCommit.truncate(to: end)
             if state.leaderEpochs.truncate(fromEnd: end) { try state.leaderEpochs.write() }
+        }
+    }
+
+    /// Empties the log and starts it again at `offset` (Kafka's truncateFullyAndStartAt): a
+    /// follower whose log ends before its leader's log start can only continue from there.
+    public func truncateFully(startingAt offset: Int64) throws(StorageError) {
+        try state.withLock { state throws(StorageError) in
+            try checkAvailable(state)
+            for segment in state.segments { try segment.deleteFiles() }
+            for snapshot in try ProducerSnapshots.offsets(in: directory) {
+                try FileSystem.remove(ProducerSnapshots.path(directory: directory, offset: snapshot))
+            }
+            state.segments = [try LogSegment(directory: directory, baseOffset: offset, config: state.config, recover: false)]
+            state.logStartOffset = offset
+            state.highWatermark = offset
+            state.replicatedHighWatermark = offset
+            state.recoveryPoint = offset
+            state.unflushedMessages = 0
+            state.producerState = ProducerState()
+            groupCommit.truncate(to: offset)
+            let emptied = state.leaderEpochs.truncate(fromEnd: 0)
+            if emptied { try state.leaderEpochs.write() }
         }
     }
 

@@ -104,4 +104,45 @@ import Testing
         log.setFollowerHighWatermark(2)
         #expect(log.offsets.highWatermark == 2)
     }
+
+    /// Under fsync-before-acknowledge, what a follower appends after a truncation is fsynced
+    /// again before it counts as durable, even at offsets that were durable before the cut.
+    @Test func appendsAfterATruncationAreFsyncedAgain() async throws {
+        let directory = TemporaryDirectory()
+        let syncs = ScriptedSyncer()
+        var config = LogConfig()
+        config.flushMessages = 1
+        let log = try PartitionLog(
+            directory: directory.path + "/f", topicPartition: testPartition, config: config, hadCleanShutdown: true, syncer: syncs.syncer)
+        for value in 0..<4 { _ = try log.append(try makeBatch(values: [[UInt8(value)]], timestamps: [1]), leaderEpoch: 0) }
+        try await log.waitUntilDurable(4)
+        try log.truncate(to: 2)
+        let before = syncs.calls.withLock { $0.files.count }
+        _ = try log.append(try makeBatch(values: [[9]], timestamps: [1]), leaderEpoch: 1)
+        try await log.waitUntilDurable(3)
+        #expect(syncs.calls.withLock { $0.files.count } > before, "offset 2 was rewritten and must be fsynced again")
+        #expect(log.offsets.recoveryPoint == 3)
+        try log.close()
+    }
+
+    /// A follower whose log ends before its leader's log start restarts empty at that start.
+    @Test func aLogTruncatedFullyStartsAgainAtTheGivenOffset() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        for value in 0..<10 { _ = try leader.append(try makeBatch(values: [[UInt8(value)]], timestamps: [1]), leaderEpoch: 2) }
+        for batch in try batches(of: leader).prefix(3) { _ = try follower.appendAsFollower(batch) }
+        try follower.truncateFully(startingAt: 7)
+        #expect(follower.offsets == .init(logStartOffset: 7, logEndOffset: 7, highWatermark: 7, recoveryPoint: 7))
+        #expect(follower.latestLeaderEpoch == nil)
+        for batch in try batches(of: leader).suffix(3) { _ = try follower.appendAsFollower(batch) }
+        #expect(follower.offsets.logEndOffset == 10)
+        #expect(try batches(of: follower).map(\.header.baseOffset) == [7, 8, 9])
+        // It reopens as it was left.
+        try follower.close()
+        let reopened = try PartitionLog(
+            directory: directory.path + "/follower", topicPartition: testPartition, config: smallSegmentsConfig(), logStartOffset: 7,
+            hadCleanShutdown: true)
+        #expect(reopened.offsets.logStartOffset == 7 && reopened.offsets.logEndOffset == 10)
+    }
 }

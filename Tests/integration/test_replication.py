@@ -81,15 +81,18 @@ class KeyedLoad:
             "request.timeout.ms": 5000})
         self.topic = topic
         self.acked = []
+        # (when produced, when acknowledged) per acknowledgement, monotonic seconds.
+        self.ack_times = []
         self.errors = {}
         self.sent = 0
         self.running = False
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _report(self, error, message):
+    def _report(self, produced_at, error, message):
         if error:
             self.errors[error.code()] = self.errors.get(error.code(), 0) + 1
         else:
+            self.ack_times.append((produced_at, time.monotonic()))
             key = message.key().decode()
             seq = int(message.value().decode().split(":")[1])
             self.acked.append((key, seq, message.partition(), message.offset()))
@@ -100,7 +103,9 @@ class KeyedLoad:
             key = self.sent % self.KEYS
             value = f"k{key}:{seqs[key]}"
             try:
-                self.producer.produce(self.topic, key=f"k{key}".encode(), value=value.encode(), on_delivery=self._report)
+                produced_at = time.monotonic()
+                self.producer.produce(self.topic, key=f"k{key}".encode(), value=value.encode(),
+                                      on_delivery=lambda error, message, at=produced_at: self._report(at, error, message))
             except BufferError:
                 self.producer.poll(0.05)
                 continue
@@ -133,20 +138,20 @@ def read_everything(cluster, topic=TOPIC, partitions=PARTITIONS):
     """Every record of every partition up to its high watermark: {partition: [(offset, key, value)]}."""
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": f"audit-{time.monotonic_ns()}",
                          "enable.auto.commit": False})
-    ends = {}
+    starts, ends = {}, {}
     for partition in range(partitions):
         deadline = time.monotonic() + 20
         while True:
             try:
-                ends[partition] = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)[1]
+                starts[partition], ends[partition] = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
                 break
             except Exception:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    consumer.assign([TopicPartition(topic, p, starts[p]) for p in range(partitions)])
     records = {p: [] for p in range(partitions)}
     deadline = time.monotonic() + 60
-    while any((records[p][-1][0] + 1 if records[p] else 0) < ends[p] for p in range(partitions)):
+    while any((records[p][-1][0] + 1 if records[p] else starts[p]) < ends[p] for p in range(partitions)):
         assert time.monotonic() < deadline, f"could not read up to {ends}"
         message = consumer.poll(0.5)
         if message is not None and not message.error():
@@ -319,3 +324,117 @@ def test_a_rolling_restart_with_sigterm_hands_leadership_over_and_fails_no_deliv
     # Only retriable errors happened, and the producer retried them all.
     assert not load.errors, load.errors
     audit(load, read_everything(cluster))
+
+
+def test_sigkill_of_the_controller_under_load_loses_nothing(cluster, workdir):
+    create_replicated(cluster)
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(100)
+    old = cluster.metadata()["controller"]
+    survivor = next(b for i, b in cluster.brokers.items() if i != old)
+    cluster.brokers[old].kill()
+    cluster.wait_until(lambda m: m["controller"] not in (old, -1)
+                       and all(state(m, TOPIC, p)[1] not in (old, -1) for p in range(PARTITIONS)), topics=[TOPIC], via=survivor)
+    load.wait_for_more(100)
+    cluster.brokers[old].start()
+    in_sync(cluster)
+    load.wait_for_more(50)
+    load.stop()
+    audit(load, read_everything(cluster))
+    settle_and_stop(cluster)
+    assert_replicas_identical(cluster, workdir)
+
+
+def test_etcd_down_fences_every_leader_and_nothing_acknowledged_is_lost(cluster, etcd, workdir):
+    create_replicated(cluster)
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(100)
+    etcd.stop()
+    # Within a lease every leader stops acknowledging (it cannot know it still leads).
+    time.sleep(2 * LEASE_MS / 1000)
+    stalled = len(load.acked)
+    time.sleep(1)
+    assert len(load.acked) == stalled, "a broker acknowledged with etcd down past its lease"
+    etcd.start()
+    in_sync(cluster, timeout=60)
+    load.wait_for_more(100)
+    load.stop()
+    audit(load, read_everything(cluster))
+    settle_and_stop(cluster)
+    assert_replicas_identical(cluster, workdir)
+
+
+def test_a_group_consumes_through_a_sigkill_of_its_coordinator_and_rereads_only_after_its_last_commit(cluster, workdir):
+    create_replicated(cluster)
+    load = KeyedLoad(cluster.bootstrap).start()
+    load.wait_for_more(200)
+    group = "auditors"
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([TOPIC])
+    consumed = []          # (partition, offset) in the order processed
+    committed = {}         # partition -> the last offset committed successfully
+    committed_at_kill = None
+
+    def consume_for(seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            consumed.append((message.partition(), message.offset()))
+            if len(consumed) % 50 == 0:
+                try:
+                    for tp in consumer.commit(asynchronous=False):
+                        if tp.error is None and tp.offset >= 0:
+                            committed[tp.partition] = tp.offset
+                except Exception:
+                    pass  # the coordinator is moving: the next commit tries again
+
+    consume_for(5)
+    conn = kafka_wire.Connection(cluster.brokers[1])
+    error, coordinator_id, _, _ = kafka_wire.find_coordinator_v0(conn, group)
+    conn.close()
+    assert error == 0
+    committed_at_kill = dict(committed)
+    cluster.brokers[coordinator_id].kill()
+    consume_for(8)
+    cluster.brokers[coordinator_id].start()
+    in_sync(cluster)
+    load.stop()
+    # Read on until everything acknowledged has been processed.
+    wanted = {(p, o) for _, _, p, o in load.acked}
+    deadline = time.monotonic() + 60
+    while not wanted <= set(consumed):
+        assert time.monotonic() < deadline, f"{len(wanted - set(consumed))} acknowledged records never consumed"
+        consume_for(1)
+    consumer.close()
+    seen = set()
+    for partition, offset in consumed:
+        if (partition, offset) in seen:
+            # Read twice only past what the group had committed before the coordinator died.
+            assert offset >= committed_at_kill.get(partition, 0), f"{partition}/{offset} consumed again below the last commit"
+        seen.add((partition, offset))
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, workdir):
+    create_replicated(cluster, partitions=1)
+    leader_id = leader_of(cluster, 0)
+    follower_id = next(i for i in cluster.brokers if i != leader_id)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(20):
+        producer.produce(TOPIC, value=f"early-{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    cluster.brokers[follower_id].kill()
+    cluster.wait_until(lambda m: follower_id not in state(m, TOPIC, 0)[3], topics=[TOPIC], via=cluster.brokers[leader_id])
+    for i in range(30):
+        producer.produce(TOPIC, value=f"late-{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    # The log now starts past everything the stopped follower has.
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    [result] = admin.delete_records([TopicPartition(TOPIC, 0, 40)]).values()
+    assert result.result(timeout=20).low_watermark == 40
+    cluster.brokers[follower_id].start()
+    in_sync(cluster, partitions=1)
+    assert "the leader's log starts at 40" in cluster.brokers[follower_id].read_log()
+    assert [v for _, _, v in read_everything(cluster, partitions=1)[0]] == [f"late-{i}" for i in range(20, 30)]

@@ -32,13 +32,18 @@ struct ControlledShutdown: Sendable {
 
     /// Hands over every partition it can; returns once this broker has applied the changes
     /// (or after `timeout`).
-    func run(timeout: Duration = .seconds(10)) async {
+    func run(replicas: ReplicaManager, timeout: Duration = .seconds(10)) async {
+        // It follows nobody from now on: a new leader must not count it in sync again.
+        await replicas.stopFollowing()
         let image = view.image
         let live = image.liveBrokerIds
         var newest: Int64 = 0
         var moved = 0
         for (partition, versioned) in image.partitions.sorted(by: { $0.key < $1.key }) {
             guard let next = Self.handover(of: versioned.state, from: brokerId, live: live) else { continue }
+            // It stops acknowledging first: nothing it appends from here on could be on the
+            // successor, whose epoch starts at its own log end.
+            if let hosted = replicas.partition(partition) { replicas.perform(hosted.stepDown(), for: hosted) }
             do {
                 if case .committed(let revision) = try await store.compareAndSet(partition, expected: versioned.version, to: next, ifGone: nil) {
                     newest = max(newest, revision)

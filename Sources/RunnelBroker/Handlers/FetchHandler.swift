@@ -74,7 +74,8 @@ struct FetchHandler: APIHandler {
                     hasError = true
                     return data
                 }
-                if let error = Self.epochError(requested: wanted.currentLeaderEpoch, local: partition.leaderEpoch) {
+                let leaderEpoch = partition.leaderEpoch
+                if let error = Self.epochError(requested: wanted.currentLeaderEpoch, local: leaderEpoch) {
                     data.errorCode = error
                     hasError = true
                     return data
@@ -104,7 +105,7 @@ struct FetchHandler: APIHandler {
                     if isFollower, data.errorCode == .none {
                         context.replicas.followerFetched(
                             partition, replica: request.replicaId, fetchOffset: wanted.fetchOffset, logStartOffset: wanted.logStartOffset,
-                            leaderLogEndOffset: offsets.logEndOffset)
+                            leaderLogEndOffset: offsets.logEndOffset, leaderEpoch: leaderEpoch)
                     }
                 }
                 // Past the response limit, partitions come back empty (the first batch of the

@@ -43,6 +43,9 @@ public final class Partition: Sendable {
         var steppedDownAt: Int64?
         /// The store's version of the partition state last applied.
         var appliedVersion: Int64 = -1
+        /// The newest version an ISR proposal found in the store (it conflicted): a step-down
+        /// fences through it, so an older image still on its way cannot make this broker lead.
+        var conflictVersion: Int64 = -1
     }
 
     let state: Mutex<State>
@@ -100,8 +103,14 @@ public final class Partition: Sendable {
 
     /// Applies a role from the metadata (with the state's version and the leader's record) and
     /// tells the machine what changed.
-    func apply(role: ReplicaRole, record: LeadershipRecord, config: PartitionReplication.Config, nowMs: Int64) -> (previous: ReplicaRole, step: Step) {
-        state.withLock { state in
+    ///
+    /// A new leader epoch starts at the log end, recorded here under the lock (so no append of
+    /// the old epoch can fall between the record and the machine's epoch start): a follower or
+    /// consumer asking where the previous epoch ended gets the truth before any append.
+    func apply(
+        role: ReplicaRole, record: LeadershipRecord, config: PartitionReplication.Config, nowMs: Int64
+    ) throws -> (previous: ReplicaRole, step: Step) {
+        try state.withLock { state in
             let previous = state.role
             var step = Step()
             if state.machine.config != config {
@@ -110,9 +119,14 @@ public final class Partition: Sendable {
             state.role = role
             state.appliedVersion = record.version
             switch role {
-            case .leader:
+            case .leader(let epoch):
                 if let fenced = state.steppedDownAt, record.version <= fenced { break }
                 state.steppedDownAt = nil
+                if state.machine.leadership == nil || epoch != previous.leaderEpoch {
+                    // (An empty log at epoch 0 has nothing to answer for: its first append
+                    // records it, and creating many partitions does not pay a checkpoint write each.)
+                    if epoch > 0 || log.offsets.logEndOffset > 0 { try log.assignEpochStart(epoch) }
+                }
                 let offsets = log.offsets
                 let event: PartitionReplication.Event = state.machine.leadership == nil
                     ? .becameLeader(record, logEndOffset: offsets.logEndOffset, highWatermark: offsets.highWatermark, nowMs: nowMs)
@@ -132,8 +146,25 @@ public final class Partition: Sendable {
     /// Stops leading until the metadata brings a newer version of the partition state.
     func stepDown() -> Step {
         state.withLock { state in
-            state.steppedDownAt = state.appliedVersion
+            state.steppedDownAt = max(state.appliedVersion, state.conflictVersion)
             return Self.run(.leadershipEnded, in: &state)
+        }
+    }
+
+    /// Feeds the answer to an ISR proposal that conflicted, remembering the version it found.
+    func handleConflict(proposal: Int, current: LeadershipRecord?) -> Step {
+        state.withLock { state in
+            if let current { state.conflictVersion = max(state.conflictVersion, current.version) }
+            return Self.run(.proposalConflicted(proposal: proposal, current: current), in: &state)
+        }
+    }
+
+    /// Feeds `event` only while this broker leads at `epoch` (a follower's fetch was checked
+    /// against that epoch; by the time it is counted the partition may lead at another).
+    func handle(_ event: PartitionReplication.Event, ifLeadingAt epoch: Int32) -> Step {
+        state.withLock { state in
+            guard state.role == .leader(epoch: epoch) else { return Step() }
+            return Self.run(event, in: &state)
         }
     }
 

@@ -220,8 +220,10 @@ final class ReplicaFetcher: Sendable {
     private func fetch(_ partitions: [TopicPartition: Followed], over connection: BrokerConnection) async throws {
         var request = FetchRequest(
             replicaId: manager.brokerId, maxWaitMs: settings.waitMaxMs, minBytes: 1, maxBytes: settings.responseMaxBytes)
-        for (topic, entries) in Dictionary(grouping: partitions, by: { $0.key.topic }) {
-            request.topics.append(.init(topic: topic, partitions: entries.compactMap { topicPartition, followed in
+        // A random order each time, so that a partition whose next batch is too large for a
+        // share of the response is first (and whole, KIP-74) often enough (Kafka rotates).
+        for (topic, entries) in Dictionary(grouping: partitions, by: { $0.key.topic }).shuffled() {
+            request.topics.append(.init(topic: topic, partitions: entries.shuffled().compactMap { topicPartition, followed in
                 guard case .fetching(let offset, let lastEpoch) = followed.phase else { return nil }
                 return .init(
                     partition: topicPartition.partition, currentLeaderEpoch: followed.target.leaderEpoch, fetchOffset: offset,
@@ -245,14 +247,34 @@ final class ReplicaFetcher: Sendable {
         _ data: FetchResponse.PartitionData, for topicPartition: TopicPartition, _ followed: Followed, fetchedFrom offset: Int64,
         version: Int16
     ) async {
+        let partition = followed.partition
+        let log = partition.log
+        if data.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue, data.logStartOffset > offset {
+            // The leader's log starts past this one's end (retention, DeleteRecords, a
+            // snapshotted __consumer_offsets): nothing before its start can be had; start there
+            // (Kafka's handleOffsetOutOfRange → truncateFullyAndStartAt).
+            let restarted = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
+                Result { () throws(StorageError) in try log.truncateFully(startingAt: data.logStartOffset) }
+            }
+            switch restarted {
+            case .success?:
+                logger.info("\(topicPartition): the leader's log starts at \(data.logStartOffset), past this log's end \(offset); restarted there")
+                update(topicPartition, of: followed) { $0.phase = .fetching(offset: data.logStartOffset, lastFetchedEpoch: -1) }
+            case .failure(let error)?:
+                logger.error("\(topicPartition): restarting the log at the leader's start failed: \(error)")
+                backOff(topicPartition, followed)
+            case nil:
+                break
+            }
+            return
+        }
         guard data.errorCode == 0 else {
-            // OFFSET_OUT_OF_RANGE: the leader's log no longer matches (it truncated): ask
-            // again where to cut. Epoch and leadership errors: wait for the metadata to agree.
+            // OFFSET_OUT_OF_RANGE otherwise: the leader's log ends before this one (an unclean
+            // election): ask again where to cut. Epoch and leadership errors: wait for the
+            // metadata to agree.
             backOff(topicPartition, followed, truncateAgain: data.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue)
             return
         }
-        let partition = followed.partition
-        let log = partition.log
         if version >= 12, data.divergingEpoch.epoch >= 0 {
             let cut = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
                 Result { () throws(StorageError) in
@@ -279,8 +301,15 @@ final class ReplicaFetcher: Sendable {
                 }
                 var lastEpoch: Int32?
                 for batch in try Self.batches(in: data.records) {
+                    let offsets = log.offsets
                     // A batch wholly below the log end was had already (a fetch from inside it).
-                    if batch.header.lastOffset < log.offsets.logEndOffset { continue }
+                    if batch.header.lastOffset < offsets.logEndOffset { continue }
+                    if batch.header.baseOffset < offsets.logEndOffset, offsets.logEndOffset == offsets.logStartOffset {
+                        // An empty log started inside the leader's batch (its log start is not on a
+                        // batch boundary, after DeleteRecords): start at the batch instead; the
+                        // leader's log start is taken again below (Kafka's Partition does the same).
+                        try log.truncateFully(startingAt: batch.header.baseOffset)
+                    }
                     _ = try log.appendAsFollower(batch)
                     lastEpoch = batch.header.partitionLeaderEpoch
                 }

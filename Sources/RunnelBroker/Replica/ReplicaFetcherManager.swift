@@ -28,6 +28,8 @@ final class ReplicaFetcherManager: Sendable {
     let settings: Settings
     let logger: Logger
     private let fetchers = Mutex<[Int32: ReplicaFetcher]>([:])
+    /// Set by `stopAll`: a broker shutting down follows nobody again.
+    private let stopped = Mutex(false)
 
     init(brokerId: Int32, settings: Settings, logger: Logger) {
         self.brokerId = brokerId
@@ -41,6 +43,7 @@ final class ReplicaFetcherManager: Sendable {
     func update(_ targets: [TopicPartition: Target], brokers: [Int32: BrokerRegistration]) {
         var byLeader: [Int32: [TopicPartition: Target]] = [:]
         for (topicPartition, target) in targets { byLeader[target.leaderId, default: [:]][topicPartition] = target }
+        if stopped.withLock({ $0 }) { return }
         let stopped: [ReplicaFetcher] = fetchers.withLock { fetchers in
             for (leader, partitions) in byLeader {
                 let address = brokers[leader].map { BrokerAddress(host: $0.host, port: Int($0.port)) }
@@ -60,6 +63,7 @@ final class ReplicaFetcherManager: Sendable {
     }
 
     func stopAll() async {
+        stopped.withLock { $0 = true }
         let all = fetchers.withLock { fetchers in
             defer { fetchers = [:] }
             return Array(fetchers.values)

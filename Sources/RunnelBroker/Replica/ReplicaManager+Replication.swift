@@ -52,21 +52,27 @@ extension ReplicaManager {
         let topicPartition = partition.topicPartition
         logger.info("\(topicPartition): proposing ISR \(isr) (partition epoch \(partitionEpoch), leader epoch \(record.leaderEpoch))")
         Task {
-            let event: PartitionReplication.Event
+            let step: Partition.Step
             do {
                 switch try await store.compareAndSet(topicPartition, expected: expectedVersion, to: next, ifGone: nil) {
                 case .committed(let revision):
-                    event = .proposalCommitted(proposal: proposal, Self.record(of: next, version: revision))
+                    step = partition.handle(.proposalCommitted(proposal: proposal, Self.record(of: next, version: revision)))
                 case .conflict(let current):
-                    event = .proposalConflicted(proposal: proposal, current: current.map { Self.record(of: $0.state, version: $0.version) })
+                    step = partition.handleConflict(proposal: proposal, current: current.map { Self.record(of: $0.state, version: $0.version) })
                 }
             } catch {
                 logger.warning("\(topicPartition): the ISR change could not be written (\(error)); it is tried again")
-                event = .proposalFailed(proposal: proposal)
+                // The proposal stays in flight meanwhile, so no other is made: a store that is
+                // down is not asked again at every follower fetch.
+                try? await Task.sleep(for: .milliseconds(Self.proposalRetryBackoffMs))
+                step = partition.handle(.proposalFailed(proposal: proposal))
             }
-            perform(partition.handle(event), for: partition)
+            perform(step, for: partition)
         }
     }
+
+    /// How long a failed ISR proposal waits before the machine may propose again.
+    static let proposalRetryBackoffMs = 500
 
     static func record(of state: PartitionState, version: Int64) -> LeadershipRecord {
         LeadershipRecord(
@@ -87,12 +93,12 @@ extension ReplicaManager {
     /// What a follower's fetch tells the leader: where its log ends (`fetchOffset`), measured
     /// against the leader's log end before the read.
     func followerFetched(
-        _ partition: Partition, replica: Int32, fetchOffset: Int64, logStartOffset: Int64, leaderLogEndOffset: Int64
+        _ partition: Partition, replica: Int32, fetchOffset: Int64, logStartOffset: Int64, leaderLogEndOffset: Int64, leaderEpoch: Int32
     ) {
         let event = PartitionReplication.Event.followerFetched(
             replica: replica, fetchOffset: fetchOffset, logStartOffset: logStartOffset, leaderLogEndOffsetAtRead: leaderLogEndOffset,
             nowMs: Self.monotonicMilliseconds())
-        perform(partition.handle(event), for: partition)
+        perform(partition.handle(event, ifLeadingAt: leaderEpoch), for: partition)
     }
 
     /// Starts the clock of the machines: every `intervalMs` each partition led here learns the
@@ -110,9 +116,19 @@ extension ReplicaManager {
         ticker.withLock { $0 = task }
     }
 
-    /// Stops the clock and the follower fetchers.
+    /// Stops the follower fetchers for good (a broker shutting down stops following before it
+    /// hands its leaderships over, so the new leaders do not count it in sync again).
+    func stopFollowing() async {
+        await fetchers.stopAll()
+    }
+
+    /// Stops the clock and the fetchers; acks=all produces still waiting answer
+    /// NOT_LEADER_OR_FOLLOWER now instead of at deadlines no clock would reach.
     func stopReplication() async {
         ticker.withLock { $0?.cancel() }
         await fetchers.stopAll()
+        for partition in hostedPartitions {
+            perform(partition.handle(.leadershipEnded), for: partition)
+        }
     }
 }

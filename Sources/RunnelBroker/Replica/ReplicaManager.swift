@@ -152,15 +152,7 @@ public final class ReplicaManager: Sendable {
         } else {
             partition = try open(topicPartition, of: topic, config: logConfig, replication: config, live: live)
         }
-        let previousEpoch = partition.leaderEpoch
-        if case .leader(let epoch) = role, epoch != previousEpoch || !partition.isLeader {
-            // The new epoch starts at the log end, recorded now (a follower or consumer asking
-            // where the previous epoch ended gets the truth before any append). An empty log
-            // at epoch 0 has nothing to answer for: its first append records it, and creating
-            // many partitions does not pay a checkpoint write each.
-            if epoch > 0 || partition.log.offsets.logEndOffset > 0 { try partition.log.assignEpochStart(epoch) }
-        }
-        let (previous, step) = partition.apply(role: role, record: record, config: config, nowMs: Self.monotonicMilliseconds())
+        let (previous, step) = try partition.apply(role: role, record: record, config: config, nowMs: Self.monotonicMilliseconds())
         perform(step, for: partition)
         perform(partition.handle(.liveBrokersChanged(live)), for: partition)
         // A leader that stopped leading answers its long polls now (NOT_LEADER_OR_FOLLOWER).
@@ -376,8 +368,10 @@ public final class ReplicaManager: Sendable {
                 return .failed(.notEnoughReplicas, "The in-sync replicas (\(isr)) are fewer than min.insync.replicas (\(minInsyncReplicas)).")
             case .appended(let result, let step, let highWatermark):
                 perform(step, for: partition)
-                // Followers read up to the log end: their long polls answer now.
-                if !result.isDuplicate { waitingRoom.notifyAppend(to: topicPartition) }
+                // Followers read up to the log end: their long polls answer now (unless the
+                // high watermark moved, which has woken them already).
+                let movedHighWatermark = step.actions.contains { if case .advanceHighWatermark = $0 { true } else { false } }
+                if !result.isDuplicate, !movedHighWatermark { waitingRoom.notifyAppend(to: topicPartition) }
                 return .appended(result, logStartOffset: partition.log.offsets.logStartOffset, replicated: highWatermark >= result.nextOffset)
             }
         } catch let error as ProducerStateError {
