@@ -136,8 +136,19 @@ final class ReplicaFetcher: Sendable {
         }
     }
 
-    private func backOff(_ topicPartition: TopicPartition, _ followed: Followed, truncateAgain: Bool = false) {
-        let until = ReplicaManager.monotonicMilliseconds() + settings.backoffMs
+    /// Errors that mean "the leader has not applied the metadata this follower has" (or the
+    /// reverse): they pass within milliseconds, so they are retried after a short pause, not
+    /// the whole `replica.fetch.backoff.ms` — a new leader's followers must reach it quickly
+    /// for its high watermark, hence acks=all, to move after a failover.
+    static let propagationErrors: Set<Int16> = [
+        KafkaErrorCode.fencedLeaderEpoch.rawValue, KafkaErrorCode.unknownLeaderEpoch.rawValue,
+        KafkaErrorCode.notLeaderOrFollower.rawValue, KafkaErrorCode.unknownTopicOrPartition.rawValue,
+    ]
+    static let propagationRetryMs: Int64 = 50
+
+    private func backOff(_ topicPartition: TopicPartition, _ followed: Followed, truncateAgain: Bool = false, error: Int16? = nil) {
+        let pause = error.map { Self.propagationErrors.contains($0) } == true ? min(Self.propagationRetryMs, settings.backoffMs) : settings.backoffMs
+        let until = ReplicaManager.monotonicMilliseconds() + pause
         update(topicPartition, of: followed) {
             $0.delayedUntilMs = until
             if truncateAgain { $0.phase = .truncating }
@@ -179,7 +190,7 @@ final class ReplicaFetcher: Sendable {
                 guard let followed = asked[topicPartition] else { continue }
                 guard answer.errorCode == 0 else {
                     // FENCED/UNKNOWN_LEADER_EPOCH: the leader's metadata and ours differ for now.
-                    backOff(topicPartition, followed)
+                    backOff(topicPartition, followed, error: answer.errorCode)
                     continue
                 }
                 let log = followed.partition.log
@@ -272,7 +283,7 @@ final class ReplicaFetcher: Sendable {
             // OFFSET_OUT_OF_RANGE otherwise: the leader's log ends before this one (an unclean
             // election): ask again where to cut. Epoch and leadership errors: wait for the
             // metadata to agree.
-            backOff(topicPartition, followed, truncateAgain: data.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue)
+            backOff(topicPartition, followed, truncateAgain: data.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue, error: data.errorCode)
             return
         }
         if version >= 12, data.divergingEpoch.epoch >= 0 {

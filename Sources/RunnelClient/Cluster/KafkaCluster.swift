@@ -53,10 +53,20 @@ public final class KafkaCluster: Sendable {
              state.metadataAge + configuration.metadataMaxAge > .now())
         }
         if known && fresh { return metadata }
-        let refreshed = try await refreshMetadata(topics: topics)
-        if let missing = topics.first(where: { refreshed.topics[$0] == nil }) { throw KafkaClientError.unknownTopic(missing) }
-        return refreshed
+        // A topic just created may not have reached every broker's metadata yet (a cluster
+        // applies it broker by broker): it is asked again for a moment before it counts as
+        // missing (librdkafka waits for `topic.metadata.propagation.max.ms` likewise).
+        let deadline = ContinuousClock.now + Self.topicPropagationWindow
+        while true {
+            let refreshed = try await refreshMetadata(topics: topics)
+            guard let missing = topics.first(where: { refreshed.topics[$0] == nil }) else { return refreshed }
+            if ContinuousClock.now >= deadline { throw KafkaClientError.unknownTopic(missing) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
+
+    /// How long a topic missing from the metadata is asked for again before it is unknown.
+    static let topicPropagationWindow = Duration.seconds(2)
 
     /// The connection to broker `nodeId`, opened on first use.
     public func connection(toNode nodeId: Int32) async throws -> BrokerConnection {
