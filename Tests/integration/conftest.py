@@ -109,6 +109,16 @@ def workdir():
 
 
 @pytest.fixture
+def etcd(workdir):
+    """A real etcd on free ports, for cluster tests (cluster.py imports this module, hence
+    the import here)."""
+    from cluster import EtcdProcess
+    process = EtcdProcess(workdir).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
 def broker(workdir):
     b = BrokerProcess(os.path.join(workdir, "data")).start()
     yield b

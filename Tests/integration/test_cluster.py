@@ -16,19 +16,12 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import OffsetAndMetadata, TopicPartition as KTopicPartition
 
 import kafka_wire
-from cluster import Cluster, EtcdProcess
+from cluster import Cluster
 
 # 1 s leases keep the suite quick; RUNNEL_TEST_LEASE_MS=2000 measures with the default.
 LEASE_MS = int(os.environ.get("RUNNEL_TEST_LEASE_MS", "1000"))
 NOT_LEADER_OR_FOLLOWER = 6
 LEADER_NOT_AVAILABLE = 5
-
-
-@pytest.fixture
-def etcd(workdir):
-    process = EtcdProcess(workdir).start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

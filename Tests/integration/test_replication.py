@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire
-from cluster import Cluster, EtcdProcess
+from cluster import Cluster
 
 LEASE_MS = 1000
 LAG_MS = 2000
@@ -24,13 +24,6 @@ NOT_ENOUGH_REPLICAS = 19
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
 TOPIC = "ledger"
 PARTITIONS = 3
-
-
-@pytest.fixture
-def etcd(workdir):
-    process = EtcdProcess(workdir).start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -77,8 +70,9 @@ class KeyedLoad:
             "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 2,
             "message.timeout.ms": 60_000, "topic.metadata.refresh.interval.ms": 500,
             # A request stuck at a paused broker holds up the idempotent producer's partition
-            # until it times out (30 s by default).
-            "request.timeout.ms": 5000})
+            # until it times out (30 s by default), and librdkafka keeps asking a paused broker
+            # for metadata until socket.timeout.ms (60 s by default).
+            "request.timeout.ms": 5000, "socket.timeout.ms": 5000})
         self.topic = topic
         self.acked = []
         # (when produced, when acknowledged) per acknowledgement, monotonic seconds.

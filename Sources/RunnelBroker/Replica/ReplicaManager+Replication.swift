@@ -87,7 +87,7 @@ extension ReplicaManager {
         let code = await withCheckedContinuation { continuation in
             perform(partition.waitForHighWatermark(offset, deadlineMs: deadline, continuation: continuation), for: partition)
         }
-        return KafkaErrorCode(rawValue: code) ?? .unknownServerError
+        return KafkaErrorCode(rawValue: code)
     }
 
     /// What a follower's fetch tells the leader: where its log ends (`fetchOffset`), measured
