@@ -181,6 +181,19 @@ def list_offsets(conn, topic, partition, timestamp, correlation_id=9):
     return error, found
 
 
+def list_offsets_v4(conn, topic, partition, timestamp, current_leader_epoch, correlation_id=10):
+    """ListOffsets v4 (KIP-320's current_leader_epoch): (error code, offset, leader epoch)."""
+    body = struct.pack(">ib", -1, 0) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">iiq", partition, current_leader_epoch, timestamp)
+    conn.send(frame(header(2, 4, correlation_id) + body))
+    payload = conn.receive()
+    offset = 4 + 4 + 4  # correlation id, throttle_time_ms, topics count
+    (name_length,) = struct.unpack_from(">h", payload, offset)
+    offset += 2 + name_length + 4
+    _partition, error, _timestamp, found, epoch = struct.unpack_from(">ihqqi", payload, offset)
+    return error, found, epoch
+
+
 def list_offsets_latest(conn, topic, partition, correlation_id=9):
     """The log end offset by ListOffsets v1 (timestamp -1)."""
     error, end = list_offsets(conn, topic, partition, -1, correlation_id)

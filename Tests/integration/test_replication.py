@@ -22,6 +22,8 @@ LAG_MS = 2000
 NOT_LEADER_OR_FOLLOWER = 6
 NOT_ENOUGH_REPLICAS = 19
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 TOPIC = "ledger"
 PARTITIONS = 3
 
@@ -432,3 +434,33 @@ def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, wor
     in_sync(cluster, partitions=1)
     assert "the leader's log starts at 40" in cluster.brokers[follower_id].read_log()
     assert [v for _, _, v in read_everything(cluster, partitions=1)[0]] == [f"late-{i}" for i in range(20, 30)]
+
+
+def test_list_offsets_checks_the_clients_leader_epoch(cluster, workdir):
+    # KIP-320: a client that names an older leader epoch than the leader's is fenced; one that
+    # names a newer epoch is told the leader does not know it yet; -1 skips the check.
+    create_replicated(cluster, partitions=1)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(5):
+        producer.produce(TOPIC, value=f"r{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    first = leader_of(cluster, 0)
+
+    def ask(broker_id, epoch):
+        conn = kafka_wire.Connection(cluster.brokers[broker_id])
+        try:
+            return kafka_wire.list_offsets_v4(conn, TOPIC, 0, -1, epoch)
+        finally:
+            conn.close()
+
+    assert ask(first, 0) == (0, 5, 0)
+    assert ask(first, -1) == (0, 5, 0)
+    assert ask(first, 1)[0] == UNKNOWN_LEADER_EPOCH
+    cluster.brokers[first].kill()
+    survivor = next(i for i in cluster.brokers if i != first)
+    moved = cluster.wait_until(lambda m: state(m, TOPIC, 0)[1] not in (first, -1), topics=[TOPIC], via=cluster.brokers[survivor])
+    second = state(moved, TOPIC, 0)[1]
+    cluster.wait_until(lambda m: ask(second, 1)[0] == 0, via=cluster.brokers[second])
+    assert ask(second, 1) == (0, 5, 1)
+    assert ask(second, 0)[0] == FENCED_LEADER_EPOCH
+    cluster.brokers[first].start()

@@ -33,6 +33,12 @@ struct ListOffsetsHandler: APIHandler {
             answer.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
             return answer
         }
+        // KIP-320 (v4+): a client that knows a newer leader epoch waits for this broker to catch
+        // up; one that knows an older one refreshes its metadata (and may detect truncation).
+        if let error = FetchHandler.epochError(requested: wanted.currentLeaderEpoch, local: partition.leaderEpoch) {
+            answer.errorCode = error.rawValue
+            return answer
+        }
         let offsets = partition.log.offsets
         answer.leaderEpoch = partition.leaderEpoch
         switch wanted.timestamp {
