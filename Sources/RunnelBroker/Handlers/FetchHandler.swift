@@ -85,8 +85,8 @@ struct FetchHandler: APIHandler {
                 data.lastStableOffset = offsets.highWatermark
                 data.logStartOffset = offsets.logStartOffset
                 if isFollower {
-                    if !partition.replicas.contains(request.replicaId) {
-                        data.errorCode = .unknownLeaderEpoch
+                    if let refused = partition.followerFetchError(replica: request.replicaId) {
+                        data.errorCode = KafkaErrorCode(rawValue: refused)
                         hasError = true
                         return data
                     }

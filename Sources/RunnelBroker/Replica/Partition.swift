@@ -74,8 +74,9 @@ public final class Partition: Sendable {
         state.withLock { $0.machine.leadership?.isr.committed ?? [] }
     }
 
-    /// The replicas while leading (whose fetches count); empty otherwise.
-    var replicas: [Int32] { state.withLock { $0.machine.leadership?.record.replicas ?? [] } }
+    /// Why a fetch from follower `replica` is refused, per the machine (not leading, or not
+    /// one of the partition's other replicas); nil when it is served.
+    func followerFetchError(replica: Int32) -> Int16? { state.withLock { $0.machine.followerFetchError(replica: replica) } }
 
     /// What a machine event decided: the actions to perform and the waiting produces to answer.
     struct Step {

@@ -193,18 +193,24 @@ final class ReplicaFetcher: Sendable {
                     backOff(topicPartition, followed, error: answer.errorCode)
                     continue
                 }
-                let log = followed.partition.log
-                let cut = followed.partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
-                    Result { () throws(StorageError) in
-                        let offsets = log.offsets
-                        let decision = FollowerTruncation.decide(
-                            leaderEpoch: answer.leaderEpoch, leaderEndOffset: answer.endOffset, logEndOffset: offsets.logEndOffset,
-                            highWatermark: offsets.highWatermark, localEndOffset: { log.endOffset(forLeaderEpoch: $0) })
-                        try log.truncate(to: decision.offset)
-                        return decision.isComplete
-                    }
-                }
-                finishTruncation(topicPartition, followed, cut)
+                finishTruncation(topicPartition, followed, cut(followed, leaderEpoch: answer.leaderEpoch, endOffset: answer.endOffset))
+            }
+        }
+    }
+
+    /// Cuts the log where the leader's answer about an epoch (OffsetForLeaderEpoch, or a
+    /// fetch's diverging epoch) says it diverged; `false` when another round must follow. Nil
+    /// when this broker no longer follows that leader at that epoch.
+    private func cut(_ followed: Followed, leaderEpoch: Int32, endOffset: Int64) -> Result<Bool, StorageError>? {
+        let log = followed.partition.log
+        return followed.partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
+            Result { () throws(StorageError) in
+                let offsets = log.offsets
+                let decision = FollowerTruncation.decide(
+                    leaderEpoch: leaderEpoch, leaderEndOffset: endOffset, logEndOffset: offsets.logEndOffset,
+                    highWatermark: offsets.highWatermark, localEndOffset: { log.endOffset(forLeaderEpoch: $0) })
+                try log.truncate(to: decision.offset)
+                return decision.isComplete
             }
         }
     }
@@ -218,7 +224,11 @@ final class ReplicaFetcher: Sendable {
             logger.error("\(topicPartition): truncating as a follower failed: \(error)")
             backOff(topicPartition, followed, truncateAgain: true)
         case .success(let complete):
-            guard complete else { return }  // another round, from the truncating phase
+            guard complete else {
+                // Another round: ask the leader about the (now earlier) latest epoch.
+                update(topicPartition, of: followed) { $0.phase = .truncating }
+                return
+            }
             let log = followed.partition.log
             let end = log.offsets.logEndOffset
             let epoch = log.latestLeaderEpoch ?? -1
@@ -287,22 +297,8 @@ final class ReplicaFetcher: Sendable {
             return
         }
         if version >= 12, data.divergingEpoch.epoch >= 0 {
-            let cut = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
-                Result { () throws(StorageError) in
-                    let offsets = log.offsets
-                    let decision = FollowerTruncation.decide(
-                        leaderEpoch: data.divergingEpoch.epoch, leaderEndOffset: data.divergingEpoch.endOffset,
-                        logEndOffset: offsets.logEndOffset, highWatermark: offsets.highWatermark,
-                        localEndOffset: { log.endOffset(forLeaderEpoch: $0) })
-                    try log.truncate(to: decision.offset)
-                    return decision.isComplete
-                }
-            }
-            if case .success(false) = cut {
-                update(topicPartition, of: followed) { $0.phase = .truncating }
-            } else {
-                finishTruncation(topicPartition, followed, cut)
-            }
+            finishTruncation(
+                topicPartition, followed, cut(followed, leaderEpoch: data.divergingEpoch.epoch, endOffset: data.divergingEpoch.endOffset))
             return
         }
         let appended: Result<Int32?, any Error>? = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {

@@ -110,9 +110,7 @@ public final class ReplicaManager: Sendable {
                 let state = wanted.state.state
                 let role: ReplicaRole = state.leader == brokerId
                     ? .leader(epoch: state.leaderEpoch) : .follower(leaderId: state.leader, epoch: state.leaderEpoch)
-                let record = LeadershipRecord(
-                    replicas: state.replicas, leader: state.leader, leaderEpoch: state.leaderEpoch, partitionEpoch: state.partitionEpoch,
-                    isr: state.isr, version: wanted.state.version)
+                let record = Self.record(of: state, version: wanted.state.version)
                 // The high-watermark gate of KIP-966 takes min.insync.replicas capped by the
                 // replica count (else a topic with fewer replicas than that would never show
                 // its data); acks=all itself is refused below the uncapped value (`append`).
