@@ -54,6 +54,8 @@ APIS: list[tuple[int, str]] = [
     (42, "DeleteGroups"),
     (43, "ElectLeaders"),
     (44, "IncrementalAlterConfigs"),
+    (45, "AlterPartitionReassignments"),
+    (46, "ListPartitionReassignments"),
     (47, "OffsetDelete"),
     (60, "DescribeCluster"),
     (68, "ConsumerGroupHeartbeat"),

@@ -16,6 +16,7 @@ import RunnelProtocol
 /// - An offline partition whose ISR member is live again gets it as leader.
 /// - With `auto.leader.rebalance.enable`, a partition led by another broker while its preferred
 ///   replica (`replicas[0]`) is live and in the ISR goes back to the preferred replica.
+/// - A reassignment whose target replicas are all in the ISR completes (`ReassignmentLogic`).
 /// - Every leader change bumps the leader epoch; every write bumps the partition epoch.
 public enum ControllerLogic {
     public struct Change: Sendable, Equatable {
@@ -31,20 +32,21 @@ public enum ControllerLogic {
         var changes: [Change] = []
         for (partition, versioned) in image.partitions.sorted(by: { $0.key < $1.key }) {
             let current = versioned.state
-            var next = current
+            var next = ReassignmentLogic.completion(of: current, live: live) ?? current
             // Dead brokers leave the ISR; the last member stays.
-            let liveIsr = current.isr.filter { live.contains($0) }
-            next.isr = liveIsr.isEmpty ? Array(current.isr.prefix(1)) : liveIsr
-            if current.leader < 0 || !live.contains(current.leader) {
-                let candidate = current.replicas.first { live.contains($0) && next.isr.contains($0) }
+            let liveIsr = next.isr.filter { live.contains($0) }
+            next.isr = liveIsr.isEmpty ? Array(next.isr.prefix(1)) : liveIsr
+            if next.leader < 0 || !live.contains(next.leader) {
+                let candidate = next.replicas.first { live.contains($0) && next.isr.contains($0) }
                 next.leader = candidate ?? -1
                 if candidate == nil, let topic = image.topicsByName[partition.topic], uncleanAllowed(topic),
-                   let anyLive = current.replicas.first(where: { live.contains($0) }) {
-                    // The topic accepts losing what the in-sync replicas had.
+                   let anyLive = (next.originalReplicas + next.addingReplicas).first(where: { live.contains($0) }) {
+                    // The topic accepts losing what the in-sync replicas had (a replica a
+                    // reassignment is still adding has least of all, so it comes last).
                     next.leader = anyLive
                     next.isr = [anyLive]
                 }
-            } else if rebalancePreferred, let preferred = current.replicas.first, preferred != current.leader,
+            } else if rebalancePreferred, let preferred = next.replicas.first, preferred != next.leader,
                       live.contains(preferred), next.isr.contains(preferred) {
                 next.leader = preferred
             }

@@ -55,6 +55,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let unsupportedCompressionType = KafkaErrorCode(rawValue: 76)
     public static let memberIdRequired = KafkaErrorCode(rawValue: 79)
     public static let fencedInstanceId = KafkaErrorCode(rawValue: 82)
+    public static let noReassignmentInProgress = KafkaErrorCode(rawValue: 85)
     public static let invalidRecord = KafkaErrorCode(rawValue: 87)
     public static let producerFenced = KafkaErrorCode(rawValue: 90)
     public static let unknownTopicId = KafkaErrorCode(rawValue: 100)
@@ -88,7 +89,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
         59: "UNKNOWN_PRODUCER_ID", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
         74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH", 76: "UNSUPPORTED_COMPRESSION_TYPE",
         79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 82: "FENCED_INSTANCE_ID",
-        83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
+        83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED", 85: "NO_REASSIGNMENT_IN_PROGRESS", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
         100: "UNKNOWN_TOPIC_ID", 113: "STALE_MEMBER_EPOCH",
     ]
 }

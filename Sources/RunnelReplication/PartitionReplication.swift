@@ -202,6 +202,10 @@ public struct PartitionReplication: Sendable {
         let committed = Set(record.isr)
         leadership!.record = record
         leadership!.isr = .committed(isr: committed)
+        // A reassignment adds and removes replicas under the same leader epoch: new ones are
+        // tracked from their first fetch, removed ones are forgotten (they no longer count for
+        // the high watermark, and their fetches are refused).
+        leadership!.followers = leadership!.followers.filter { record.replicas.contains($0.key) }
         for replica in record.replicas where replica != config.brokerId && leadership!.followers[replica] == nil {
             leadership!.followers[replica] = FollowerProgress()
         }

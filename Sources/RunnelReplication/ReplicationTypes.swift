@@ -55,15 +55,24 @@ public struct LeadershipRecord: Sendable, Equatable {
     public var leaderEpoch: Int32
     public var partitionEpoch: Int32
     public var isr: [Int32]
+    /// A running reassignment's replicas (KIP-455). The machine treats adding replicas like
+    /// any follower; it keeps both lists only so that an ISR proposal writes them back unchanged.
+    public var addingReplicas: [Int32]
+    public var removingReplicas: [Int32]
     /// The store's version of the record: what a proposal compares.
     public var version: Int64
 
-    public init(replicas: [Int32], leader: Int32, leaderEpoch: Int32, partitionEpoch: Int32, isr: [Int32], version: Int64) {
+    public init(
+        replicas: [Int32], leader: Int32, leaderEpoch: Int32, partitionEpoch: Int32, isr: [Int32],
+        addingReplicas: [Int32] = [], removingReplicas: [Int32] = [], version: Int64
+    ) {
         self.replicas = replicas
         self.leader = leader
         self.leaderEpoch = leaderEpoch
         self.partitionEpoch = partitionEpoch
         self.isr = isr
+        self.addingReplicas = addingReplicas
+        self.removingReplicas = removingReplicas
         self.version = version
     }
 }

@@ -33,6 +33,8 @@ public struct NegotiatedVersions: Sendable {
         CreatePartitionsRequest.apiKey: 0...3,
         DeleteGroupsRequest.apiKey: 0...2,
         OffsetDeleteRequest.apiKey: 0...0,
+        AlterPartitionReassignmentsRequest.apiKey: 0...1,
+        ListPartitionReassignmentsRequest.apiKey: 0...0,
         // v3+ names the asking replica (a follower truncating, or -2 for a consumer).
         OffsetForLeaderEpochRequest.apiKey: 3...4,
     ]

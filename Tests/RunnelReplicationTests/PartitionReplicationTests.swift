@@ -187,6 +187,34 @@ import Testing
         #expect(machine.leadership?.followers[3]?.lastCaughtUpTimeMs == 70)
     }
 
+    @Test func aReassignmentsNewReplicaJoinsAndARemovedOneIsForgotten() throws {
+        var machine = PartitionReplication(config: .init(brokerId: 1, replicaLagTimeMaxMs: Self.lagMax), liveBrokers: [1, 2, 3, 4])
+        _ = machine.handle(.becameLeader(Self.record(isr: [1, 2, 3]), logEndOffset: 0, highWatermark: 0, nowMs: 0))
+        // The move 1,2,3 -> 1,2,4 starts under the same leader epoch.
+        let moving = LeadershipRecord(
+            replicas: [1, 2, 4, 3], leader: 1, leaderEpoch: 1, partitionEpoch: 2, isr: [1, 2, 3], addingReplicas: [4], removingReplicas: [3],
+            version: 101)
+        _ = machine.handle(.metadataChanged(moving, nowMs: 1))
+        #expect(machine.followerFetchError(replica: 4) == nil)
+        _ = machine.handle(.leaderAppended(logEndOffset: 10, nowMs: 2))
+        _ = machine.handle(Self.fetched(2, 10, leaderEnd: 10, now: 3))
+        // The new replica is not in the ISR: it does not hold the high watermark back.
+        #expect(Self.highWatermarks(machine.handle(Self.fetched(3, 10, leaderEnd: 10, now: 4))) == [10])
+        let join = try #require(Self.proposals(machine.handle(Self.fetched(4, 10, leaderEnd: 10, now: 5))).first)
+        #expect(join.isr == [1, 2, 4, 3])
+        _ = machine.handle(.proposalCommitted(proposal: join.id, LeadershipRecord(
+            replicas: [1, 2, 4, 3], leader: 1, leaderEpoch: 1, partitionEpoch: 3, isr: [1, 2, 4, 3], addingReplicas: [4], removingReplicas: [3],
+            version: 102)))
+        // The controller completes the move: broker 3 is no longer a replica.
+        _ = machine.handle(.metadataChanged(
+            LeadershipRecord(replicas: [1, 2, 4], leader: 1, leaderEpoch: 1, partitionEpoch: 4, isr: [1, 2, 4], version: 103), nowMs: 6))
+        #expect(machine.leadership?.followers[3] == nil)
+        #expect(machine.followerFetchError(replica: 3) == ReplicationError.unknownLeaderEpoch)
+        _ = machine.handle(.leaderAppended(logEndOffset: 20, nowMs: 7))
+        _ = machine.handle(Self.fetched(2, 20, leaderEnd: 20, now: 8))
+        #expect(Self.highWatermarks(machine.handle(Self.fetched(4, 20, leaderEnd: 20, now: 9))) == [20])
+    }
+
     @Test func fetchesFromNonReplicasAreRefusedAndChangeNothing() {
         var (machine, _) = Self.leader(isr: [1])
         #expect(machine.followerFetchError(replica: 9) == ReplicationError.unknownLeaderEpoch)

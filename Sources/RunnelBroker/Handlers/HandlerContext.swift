@@ -15,6 +15,7 @@ struct HandlerContext: Sendable {
     let producerIds: ProducerIdAllocator
     let groups: GroupCoordinatorRuntime
     let elections: LeaderElections
+    let reassignments: PartitionReassignments
     /// Where fetches wait for the disk instead of the event loop.
     let logReads: LogReadPool
     let logger: Logger
@@ -28,7 +29,9 @@ struct HandlerContext: Sendable {
         topics = broker.topics
         producerIds = broker.producerIds
         groups = broker.groups
-        elections = LeaderElections(store: broker.store, view: broker.view)
+        let writer = PartitionStateWriter(store: broker.store, view: broker.view)
+        elections = LeaderElections(writer: writer)
+        reassignments = PartitionReassignments(writer: writer)
         logReads = broker.logReads
         logger = broker.logger
     }
@@ -66,6 +69,8 @@ enum HandlerRegistry {
             AnyAPIHandler(DescribeGroupsHandler(context: context)),
             AnyAPIHandler(DeleteGroupsHandler(context: context)),
             AnyAPIHandler(ElectLeadersHandler(context: context)),
+            AnyAPIHandler(AlterPartitionReassignmentsHandler(context: context)),
+            AnyAPIHandler(ListPartitionReassignmentsHandler(context: context)),
             AnyAPIHandler(ConsumerGroupHeartbeatHandler(context: context)),
             AnyAPIHandler(ConsumerGroupDescribeHandler(context: context)),
         ]

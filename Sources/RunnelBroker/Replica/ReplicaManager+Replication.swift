@@ -48,7 +48,8 @@ extension ReplicaManager {
             return
         }
         let next = PartitionState(
-            replicas: record.replicas, leader: record.leader, leaderEpoch: record.leaderEpoch, partitionEpoch: partitionEpoch, isr: isr)
+            replicas: record.replicas, leader: record.leader, leaderEpoch: record.leaderEpoch, partitionEpoch: partitionEpoch, isr: isr,
+            addingReplicas: record.addingReplicas, removingReplicas: record.removingReplicas)
         let topicPartition = partition.topicPartition
         logger.info("\(topicPartition): proposing ISR \(isr) (partition epoch \(partitionEpoch), leader epoch \(record.leaderEpoch))")
         Task {
@@ -77,7 +78,7 @@ extension ReplicaManager {
     static func record(of state: PartitionState, version: Int64) -> LeadershipRecord {
         LeadershipRecord(
             replicas: state.replicas, leader: state.leader, leaderEpoch: state.leaderEpoch, partitionEpoch: state.partitionEpoch,
-            isr: state.isr, version: version)
+            isr: state.isr, addingReplicas: state.addingReplicas, removingReplicas: state.removingReplicas, version: version)
     }
 
     /// Waits until the high watermark of `partition` reaches `offset` (every in-sync replica

@@ -24,7 +24,7 @@ public final class Admin: Sendable {
         }
     }
 
-    private var requestTimeoutMs: Int32 { Int32(clamping: cluster.configuration.requestTimeout.nanoseconds / 1_000_000) }
+    var requestTimeoutMs: Int32 { Int32(clamping: cluster.configuration.requestTimeout.nanoseconds / 1_000_000) }
 
     // MARK: Cluster
 

@@ -31,6 +31,8 @@ extension KafkaAPI {
     public static let deleteGroups = KafkaAPI(key: 42, name: "DeleteGroups", validVersions: 0...2, flexibleVersions: 2..., latestVersionUnstable: false, requestType: DeleteGroupsRequest.self)
     public static let electLeaders = KafkaAPI(key: 43, name: "ElectLeaders", validVersions: 0...2, flexibleVersions: 2..., latestVersionUnstable: false, requestType: ElectLeadersRequest.self)
     public static let incrementalAlterConfigs = KafkaAPI(key: 44, name: "IncrementalAlterConfigs", validVersions: 0...1, flexibleVersions: 1..., latestVersionUnstable: false, requestType: IncrementalAlterConfigsRequest.self)
+    public static let alterPartitionReassignments = KafkaAPI(key: 45, name: "AlterPartitionReassignments", validVersions: 0...1, flexibleVersions: 0..., latestVersionUnstable: false, requestType: AlterPartitionReassignmentsRequest.self)
+    public static let listPartitionReassignments = KafkaAPI(key: 46, name: "ListPartitionReassignments", validVersions: 0...0, flexibleVersions: 0..., latestVersionUnstable: false, requestType: ListPartitionReassignmentsRequest.self)
     public static let offsetDelete = KafkaAPI(key: 47, name: "OffsetDelete", validVersions: 0...0, flexibleVersions: nil, latestVersionUnstable: false, requestType: OffsetDeleteRequest.self)
     public static let describeCluster = KafkaAPI(key: 60, name: "DescribeCluster", validVersions: 0...2, flexibleVersions: 0..., latestVersionUnstable: false, requestType: DescribeClusterRequest.self)
     public static let consumerGroupHeartbeat = KafkaAPI(key: 68, name: "ConsumerGroupHeartbeat", validVersions: 0...1, flexibleVersions: 0..., latestVersionUnstable: false, requestType: ConsumerGroupHeartbeatRequest.self)
@@ -66,6 +68,8 @@ extension KafkaAPI {
         .deleteGroups,
         .electLeaders,
         .incrementalAlterConfigs,
+        .alterPartitionReassignments,
+        .listPartitionReassignments,
         .offsetDelete,
         .describeCluster,
         .consumerGroupHeartbeat,
@@ -103,6 +107,8 @@ extension KafkaAPI {
         case 42: self = .deleteGroups
         case 43: self = .electLeaders
         case 44: self = .incrementalAlterConfigs
+        case 45: self = .alterPartitionReassignments
+        case 46: self = .listPartitionReassignments
         case 47: self = .offsetDelete
         case 60: self = .describeCluster
         case 68: self = .consumerGroupHeartbeat

@@ -4,8 +4,8 @@ import RunnelClient
 /// `runnel topic`: what `kafka-topics.sh` does.
 struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "topic", abstract: "Create, list, describe, alter and delete topics.",
-        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self])
+        commandName: "topic", abstract: "Create, list, describe, alter, reassign and delete topics.",
+        subcommands: [Create.self, List.self, Describe.self, Alter.self, Reassign.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a topic.")
