@@ -436,6 +436,50 @@ def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, wor
     assert [v for _, _, v in read_everything(cluster, partitions=1)[0]] == [f"late-{i}" for i in range(20, 30)]
 
 
+def test_a_follower_refuses_a_corrupt_batch_from_its_leader_and_stores_nothing_wrong(cluster, workdir):
+    create_replicated(cluster, partitions=1)
+    leader_id = leader_of(cluster, 0)
+    follower_id, other_id = [i for i in cluster.brokers if i != leader_id]
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(20):
+        producer.produce(TOPIC, value=f"early-{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    cluster.brokers[follower_id].kill()
+    cluster.wait_until(lambda m: follower_id not in state(m, TOPIC, 0)[3], topics=[TOPIC], via=cluster.brokers[leader_id])
+    for i in range(30):
+        producer.produce(TOPIC, value=f"late-{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+
+    def segment(broker_id):
+        [path] = glob.glob(os.path.join(workdir, f"broker-{broker_id}", "data", f"{TOPIC}-0", "*.log"))
+        return path
+    # Damage the last record the leader holds (in its page cache, as a bad disk would show it).
+    with open(segment(leader_id), "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        damaged_at = f.tell()
+        byte = f.read(1)
+        f.seek(damaged_at)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    cluster.brokers[follower_id].start()
+    follower = cluster.brokers[follower_id]
+    deadline = time.monotonic() + 20
+    while f"the batches leader {leader_id} sent from offset 20 were refused, nothing stored" not in follower.read_log():
+        assert time.monotonic() < deadline, "the follower did not report the corrupt batch"
+        time.sleep(0.2)
+    assert "crcMismatch" in follower.read_log()
+    time.sleep(1)  # more fetches of the same batch: still refused
+    leader_bytes = open(segment(leader_id), "rb").read()
+    follower_bytes = open(segment(follower_id), "rb").read()
+    # What the follower stored is the leader's log up to a batch before the damage, never the damage.
+    assert len(follower_bytes) <= damaged_at and leader_bytes[:len(follower_bytes)] == follower_bytes
+    metadata = cluster.metadata(topics=[TOPIC], via=cluster.brokers[leader_id])
+    assert follower_id not in state(metadata, TOPIC, 0)[3]
+    # The two healthy replicas go on acknowledging acks=all writes.
+    producer.produce(TOPIC, value=b"after", partition=0)
+    assert producer.flush(30) == 0
+    assert other_id in state(cluster.metadata(topics=[TOPIC], via=cluster.brokers[leader_id]), TOPIC, 0)[3]
+
+
 def test_list_offsets_checks_the_clients_leader_epoch(cluster, workdir):
     # KIP-320: a client that names an older leader epoch than the leader's is fenced; one that
     # names a newer epoch is told the leader does not know it yet; -1 skips the check.

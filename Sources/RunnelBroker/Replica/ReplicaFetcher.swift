@@ -221,7 +221,7 @@ final class ReplicaFetcher: Sendable {
         case nil:
             return  // no longer following that leader at that epoch
         case .failure(let error):
-            logger.error("\(topicPartition): truncating as a follower failed: \(error)")
+            manager.logFailure("truncate", topicPartition, "truncating as a follower failed: \(error)")
             backOff(topicPartition, followed, truncateAgain: true)
         case .success(let complete):
             guard complete else {
@@ -332,7 +332,11 @@ final class ReplicaFetcher: Sendable {
         case nil:
             return
         case .failure(let error):
-            logger.error("\(topicPartition): appending the leader's batches failed: \(error)")
+            // A batch that fails its checks (CRC, size, magic) is refused whole: nothing of this
+            // fetch is stored, and the partition is fetched again after a backoff.
+            manager.logFailure(
+                "append", topicPartition,
+                "the batches leader \(leaderId) sent from offset \(offset) were refused, nothing stored: \(error)")
             backOff(topicPartition, followed, truncateAgain: true)
         case .success(let lastEpoch):
             let end = log.offsets.logEndOffset
@@ -342,7 +346,7 @@ final class ReplicaFetcher: Sendable {
                 do {
                     try await log.waitUntilDurable(end)
                 } catch {
-                    logger.error("\(topicPartition): fsync as a follower failed: \(error)")
+                    manager.logFailure("fsync", topicPartition, "fsync as a follower failed: \(error)")
                     backOff(topicPartition, followed)
                     return
                 }

@@ -27,6 +27,9 @@ final class ReplicaFetcherManager: Sendable {
     let brokerId: Int32
     let settings: Settings
     let logger: Logger
+    /// One line per partition and failure kind per 10 s: a fetcher retries a failing
+    /// partition every backoff, and each retry fails the same way until someone acts.
+    private let failureLines = LogLineRateLimiter(intervalMilliseconds: 10_000)
     private let fetchers = Mutex<[Int32: ReplicaFetcher]>([:])
     /// Set by `stopAll`: a broker shutting down follows nobody again.
     private let stopped = Mutex(false)
@@ -35,6 +38,13 @@ final class ReplicaFetcherManager: Sendable {
         self.brokerId = brokerId
         self.settings = settings
         self.logger = logger
+    }
+
+    /// Logs a follower failure of `kind` on `partition` at error level, rate-limited.
+    func logFailure(_ kind: String, _ partition: TopicPartition, _ message: @autoclosure () -> String) {
+        guard let heldBack = failureLines.admit("\(kind) \(partition)") else { return }
+        let suffix = heldBack > 0 ? " (\(heldBack) more like it in the last \(failureLines.intervalMilliseconds / 1000) s not logged)" : ""
+        logger.error("\(partition): \(message())\(suffix)")
     }
 
     /// Makes the fetchers follow exactly `targets`: starts a fetcher for a new leader, hands
