@@ -56,6 +56,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let memberIdRequired = KafkaErrorCode(rawValue: 79)
     public static let fencedInstanceId = KafkaErrorCode(rawValue: 82)
     public static let noReassignmentInProgress = KafkaErrorCode(rawValue: 85)
+    public static let offsetNotAvailable = KafkaErrorCode(rawValue: 78)
     public static let invalidRecord = KafkaErrorCode(rawValue: 87)
     public static let producerFenced = KafkaErrorCode(rawValue: 90)
     public static let unknownTopicId = KafkaErrorCode(rawValue: 100)

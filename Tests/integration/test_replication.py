@@ -23,6 +23,7 @@ NOT_LEADER_OR_FOLLOWER = 6
 NOT_ENOUGH_REPLICAS = 19
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
 FENCED_LEADER_EPOCH = 74
+OFFSET_NOT_AVAILABLE = 78
 UNKNOWN_LEADER_EPOCH = 75
 TOPIC = "ledger"
 PARTITIONS = 3
@@ -508,3 +509,56 @@ def test_list_offsets_checks_the_clients_leader_epoch(cluster, workdir):
     assert ask(second, 1) == (0, 5, 1)
     assert ask(second, 0)[0] == FENCED_LEADER_EPOCH
     cluster.brokers[first].start()
+
+
+def test_a_new_leader_answers_offset_not_available_until_its_high_watermark_reaches_its_epoch_start(cluster, workdir):
+    # min.insync.replicas=3: with one replica paused the high watermark cannot move (KIP-966),
+    # so the new leader's stays below the records it already has.
+    client = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    client.create_topics([NewTopic("gate", 1, 3, config={"min.insync.replicas": "3"})])["gate"].result(timeout=20)
+    in_sync(cluster, "gate", 1)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(5):
+        producer.produce("gate", value=f"r{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    first = leader_of(cluster, 0, "gate")
+    paused, second = [i for i in cluster.brokers if i != first]
+
+    def latest(broker_id, timestamp=-1):
+        conn = kafka_wire.Connection(cluster.brokers[broker_id])
+        try:
+            return kafka_wire.list_offsets(conn, "gate", 0, timestamp)
+        finally:
+            conn.close()
+
+    def log_size(broker_id):
+        return sum(os.path.getsize(f) for f in glob.glob(os.path.join(workdir, f"broker-{broker_id}", "data", "gate-0", "*.log")))
+
+    os.kill(cluster.brokers[paused].broker_pid(), signal.SIGSTOP)
+    try:
+        quick = Producer({"bootstrap.servers": cluster.bootstrap, "acks": 1})
+        for i in range(5, 10):
+            quick.produce("gate", value=f"r{i}".encode(), partition=0)
+        assert quick.flush(30) == 0
+        assert latest(first) == (0, 5)  # the paused replica holds the high watermark at 5
+        cluster.wait_until(lambda m: paused not in state(m, "gate", 0)[3], topics=["gate"], via=cluster.brokers[first])
+        deadline = time.monotonic() + 10
+        while log_size(second) != log_size(first):
+            assert time.monotonic() < deadline, "the other follower did not fetch the acks=1 records"
+            time.sleep(0.1)
+        cluster.brokers[first].kill()
+        cluster.wait_until(lambda m: state(m, "gate", 0)[1] == second, topics=["gate"], via=cluster.brokers[second])
+        cluster.wait_until(lambda m: latest(second)[0] != NOT_LEADER_OR_FOLLOWER, via=cluster.brokers[second])
+        # It has offsets up to 10 but its high watermark is 5: "latest" is not available yet.
+        assert latest(second) == (OFFSET_NOT_AVAILABLE, -1)
+        assert latest(second, 0)[0] == OFFSET_NOT_AVAILABLE
+        assert latest(second, -2) == (0, 0)
+    finally:
+        os.kill(cluster.brokers[paused].broker_pid(), signal.SIGCONT)
+    cluster.brokers[first].start()
+    in_sync(cluster, "gate", 1)
+    # All three in sync again: the high watermark reaches 10 (on whichever broker leads now).
+    cluster.wait_until(lambda m: state(m, "gate", 0)[1] > 0 and latest(state(m, "gate", 0)[1]) == (0, 10), topics=["gate"])
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "gate-check"})
+    assert consumer.get_watermark_offsets(TopicPartition("gate", 0), timeout=10) == (0, 10)
+    consumer.close()

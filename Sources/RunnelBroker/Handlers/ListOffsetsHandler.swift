@@ -41,6 +41,13 @@ struct ListOffsetsHandler: APIHandler {
         }
         let offsets = partition.log.offsets
         answer.leaderEpoch = partition.leaderEpoch
+        // A new leader's high watermark can be behind the one its predecessor showed until it
+        // reaches the start of its epoch: answering "latest" from it would make a client's
+        // position go backwards. Kafka answers OFFSET_NOT_AVAILABLE (retriable) meanwhile.
+        if wanted.timestamp != Self.earliest, let epochStart = partition.leaderEpochStartOffset, epochStart > offsets.highWatermark {
+            answer.errorCode = KafkaErrorCode.offsetNotAvailable.rawValue
+            return answer
+        }
         switch wanted.timestamp {
         case Self.earliest:
             answer.offset = offsets.logStartOffset

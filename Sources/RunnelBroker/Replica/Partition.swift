@@ -74,6 +74,12 @@ public final class Partition: Sendable {
         state.withLock { $0.machine.leadership?.isr.committed ?? [] }
     }
 
+    /// While leading: the log end offset when this leader epoch began. Until the high watermark
+    /// reaches it, the high watermark may be behind what the previous leader already showed.
+    public var leaderEpochStartOffset: Int64? {
+        state.withLock { $0.machine.leadership?.epochStartOffset }
+    }
+
     /// Why a fetch from follower `replica` is refused, per the machine (not leading, or not
     /// one of the partition's other replicas); nil when it is served.
     func followerFetchError(replica: Int32) -> Int16? { state.withLock { $0.machine.followerFetchError(replica: replica) } }

@@ -13,13 +13,14 @@ public enum OffsetLookup {
     }
 
     public static func offsets(_ query: [TopicPartition: Int64], cluster: KafkaCluster) async throws -> [TopicPartition: Found] {
-        // A leader that has not applied a new topic or leadership yet answers with a retriable
-        // error for a moment: ask again, with fresh metadata, before giving up.
+        // A leader that has not applied a new topic or leadership yet, or a new leader whose high
+        // watermark has not reached its epoch's start (OFFSET_NOT_AVAILABLE), answers with a
+        // retriable error for a moment: ask again, with fresh metadata, before giving up.
         let deadline = ContinuousClock.now + KafkaCluster.topicPropagationWindow
         while true {
             do {
                 return try await attempt(query, cluster: cluster)
-            } catch KafkaClientError.broker(let code, let message) where [.unknownTopicOrPartition, .notLeaderOrFollower, .leaderNotAvailable].contains(code) {
+            } catch KafkaClientError.broker(let code, let message) where [.unknownTopicOrPartition, .notLeaderOrFollower, .leaderNotAvailable, .offsetNotAvailable].contains(code) {
                 if ContinuousClock.now >= deadline { throw KafkaClientError.broker(code, message) }
                 try await Task.sleep(for: .milliseconds(100))
                 _ = try await cluster.refreshMetadata(topics: Array(Set(query.keys.map(\.topic))))
