@@ -414,7 +414,9 @@ def test_a_group_consumes_through_a_sigkill_of_its_coordinator_and_rereads_only_
         seen.add((partition, offset))
 
 
-def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, workdir):
+def leave_a_follower_behind(cluster):
+    """20 records everywhere, then a follower SIGKILLed and out of the ISR, then 30 more that it
+    lacks. Returns (leader id, stopped follower id, the acks=all producer)."""
     create_replicated(cluster, partitions=1)
     leader_id = leader_of(cluster, 0)
     follower_id = next(i for i in cluster.brokers if i != leader_id)
@@ -427,6 +429,11 @@ def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, wor
     for i in range(30):
         producer.produce(TOPIC, value=f"late-{i}".encode(), partition=0)
     assert producer.flush(30) == 0
+    return leader_id, follower_id, producer
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, workdir):
+    leader_id, follower_id, _ = leave_a_follower_behind(cluster)
     # The log now starts past everything the stopped follower has.
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     [result] = admin.delete_records([TopicPartition(TOPIC, 0, 40)]).values()
@@ -438,18 +445,8 @@ def test_a_follower_behind_the_leaders_log_start_starts_again_there(cluster, wor
 
 
 def test_a_follower_refuses_a_corrupt_batch_from_its_leader_and_stores_nothing_wrong(cluster, workdir):
-    create_replicated(cluster, partitions=1)
-    leader_id = leader_of(cluster, 0)
-    follower_id, other_id = [i for i in cluster.brokers if i != leader_id]
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
-    for i in range(20):
-        producer.produce(TOPIC, value=f"early-{i}".encode(), partition=0)
-    assert producer.flush(30) == 0
-    cluster.brokers[follower_id].kill()
-    cluster.wait_until(lambda m: follower_id not in state(m, TOPIC, 0)[3], topics=[TOPIC], via=cluster.brokers[leader_id])
-    for i in range(30):
-        producer.produce(TOPIC, value=f"late-{i}".encode(), partition=0)
-    assert producer.flush(30) == 0
+    leader_id, follower_id, producer = leave_a_follower_behind(cluster)
+    other_id = next(i for i in cluster.brokers if i not in (leader_id, follower_id))
 
     def segment(broker_id):
         [path] = glob.glob(os.path.join(workdir, f"broker-{broker_id}", "data", f"{TOPIC}-0", "*.log"))
