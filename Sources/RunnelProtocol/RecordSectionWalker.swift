@@ -1,7 +1,16 @@
-/// What the walker reports of one record: the fields the callers act on, the rest only checked.
+/// What the walker reports of one record: the fields the callers act on, the rest only checked,
+/// and where its parts lie in the section (the log cleaner copies or splices records by them).
 struct WalkedRecord {
     var timestampDelta: Int64
     var offsetDelta: Int32
+    /// The record's bytes, from its length varint to its last header.
+    var range: Range<Int>
+    /// Where the offset delta starts: everything from here on is kept as is when the cleaner
+    /// rewrites a record's timestamp delta.
+    var offsetDeltaStart: Int
+    /// The key's bytes; nil for a null key.
+    var key: Range<Int>?
+    var valueIsNull: Bool
 }
 
 /// Walks the records of a (decompressed) records section in place, checking every record the
@@ -44,11 +53,12 @@ struct RecordSectionWalker {
         guard let timestampDelta = Self.varlong(bytes, &cursor, limit: end) else {
             throw malformed("timestamp delta is not a valid varlong inside the record's \(length) bytes")
         }
+        let offsetDeltaStart = cursor
         guard let offsetDelta = Self.varint(bytes, &cursor, limit: end) else {
             throw malformed("offset delta is not a valid varint inside the record's \(length) bytes")
         }
-        try skipNullableBytes(&cursor, end: end, field: "key")
-        try skipNullableBytes(&cursor, end: end, field: "value")
+        let key = try skipNullableBytes(&cursor, end: end, field: "key")
+        let value = try skipNullableBytes(&cursor, end: end, field: "value")
         guard let headerCount = Self.varint(bytes, &cursor, limit: end) else {
             throw malformed("header count is not a valid varint inside the record's \(length) bytes")
         }
@@ -66,9 +76,12 @@ struct RecordSectionWalker {
         guard cursor == end else {
             throw malformed("\(end - cursor) bytes trail the fields of a record of declared length \(length)")
         }
+        let start = position
         position = end
         index += 1
-        return WalkedRecord(timestampDelta: timestampDelta, offsetDelta: offsetDelta)
+        return WalkedRecord(
+            timestampDelta: timestampDelta, offsetDelta: offsetDelta, range: start..<end, offsetDeltaStart: offsetDeltaStart, key: key,
+            valueIsNull: value == nil)
     }
 
     /// The error for the record being walked.
@@ -76,18 +89,22 @@ struct RecordSectionWalker {
         RecordBatchError(.malformedRecord, detail, recordIndex: index)
     }
 
-    /// Skips varint-length-prefixed bytes: length -1 is null, any other negative is invalid.
-    /// `field` is only built for an error, so the hot path formats no strings.
+    /// Skips varint-length-prefixed bytes: length -1 is null (nil), any other negative is
+    /// invalid; returns where the bytes lie. `field` is only built for an error, so the hot path
+    /// formats no strings.
     @inline(__always)
-    private func skipNullableBytes(_ cursor: inout Int, end: Int, field: @autoclosure () -> String) throws(RecordBatchError) {
+    @discardableResult
+    private func skipNullableBytes(_ cursor: inout Int, end: Int, field: @autoclosure () -> String) throws(RecordBatchError) -> Range<Int>? {
         guard let length = Self.varint(bytes, &cursor, limit: end) else {
             throw malformed("\(field()) length is not a valid varint")
         }
-        if length == -1 { return }
+        if length == -1 { return nil }
         guard length >= 0, Int(length) <= end - cursor else {
             throw malformed("\(field()) length \(length) does not fit in the \(end - cursor) bytes left in the record")
         }
+        let start = cursor
         cursor += Int(length)
+        return start..<cursor
     }
 
     // MARK: Varints over raw bytes

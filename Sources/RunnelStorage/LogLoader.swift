@@ -31,20 +31,29 @@ enum LogLoader {
         var damage: [SegmentDamage]
         /// Set when the recovery point was past the log end and everything was recovered.
         var distrustedRecoveryPoint: Int64?
+        /// Log cleaner swaps finished or discarded before loading (`SegmentSwap`).
+        var swapNotes: [String] = []
     }
 
     static func load(
         directory: String, config: LogConfig, recoveryPoint: Int64, logStartOffset: Int64, hadCleanShutdown: Bool
     ) throws(StorageError) -> Loaded {
-        let loaded = try loadSegments(
+        try FileSystem.makeDirectory(directory)
+        // A log cleaner swap a crash interrupted is finished (or its unfinished output dropped)
+        // before anything is loaded; segments that came from a swap are recovered in full.
+        let swaps = try SegmentSwap.recoverInterrupted(directory: directory)
+        var loaded = try loadSegments(
             directory: directory, config: config, recoveryPoint: recoveryPoint, logStartOffset: logStartOffset,
-            hadCleanShutdown: hadCleanShutdown)
+            hadCleanShutdown: hadCleanShutdown, forceRecover: swaps.forceRecover)
+        loaded.swapNotes = swaps.notes
         guard !hadCleanShutdown, let end = loaded.segments.last?.nextOffset, end < recoveryPoint,
               loaded.recoveredSegments < loaded.segments.count
         else { return loaded }
         for segment in loaded.segments { segment.closeFiles() }
         var everything = try loadSegments(
-            directory: directory, config: config, recoveryPoint: Int64.min, logStartOffset: logStartOffset, hadCleanShutdown: false)
+            directory: directory, config: config, recoveryPoint: Int64.min, logStartOffset: logStartOffset, hadCleanShutdown: false,
+            forceRecover: swaps.forceRecover)
+        everything.swapNotes = swaps.notes
         // The first pass's cuts are on disk already; the second pass saw the files after them.
         everything.damage = loaded.damage + everything.damage
         everything.truncatedBytes += loaded.truncatedBytes
@@ -53,9 +62,8 @@ enum LogLoader {
     }
 
     private static func loadSegments(
-        directory: String, config: LogConfig, recoveryPoint: Int64, logStartOffset: Int64, hadCleanShutdown: Bool
+        directory: String, config: LogConfig, recoveryPoint: Int64, logStartOffset: Int64, hadCleanShutdown: Bool, forceRecover: Set<Int64>
     ) throws(StorageError) -> Loaded {
-        try FileSystem.makeDirectory(directory)
         var baseOffsets: [Int64] = []
         for name in try FileSystem.listDirectory(directory) {
             let path = directory + "/" + name
@@ -84,7 +92,7 @@ enum LogLoader {
                 loaded.truncatedBytes += damage.bytes
                 continue
             }
-            let recover = !hadCleanShutdown && nextBase > recoveryPoint
+            let recover = (!hadCleanShutdown && nextBase > recoveryPoint) || forceRecover.contains(base)
             let segment = try LogSegment(
                 directory: directory, baseOffset: base, config: config, recover: recover, checkIndexEntries: !hadCleanShutdown)
             if recover { loaded.recoveredSegments += 1 }
@@ -105,10 +113,7 @@ enum LogLoader {
 
     /// The base offset a segment file's name gives: exactly 20 digits, as the log writes
     /// them (`0.log` or `+0.log` would name a second segment 0, and are not segments).
-    private static func segmentBase(_ stem: Substring) -> Int64? {
-        guard stem.utf8.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-        return Int64(stem)
-    }
+    private static func segmentBase(_ stem: Substring) -> Int64? { SegmentSwap.base(of: stem) }
 
     /// Renames a whole segment's `.log` to a `.corrupt` file (its indexes, derived data, go).
     private static func moveSegmentAside(directory: String, baseOffset: Int64, overlapping previous: LogSegment) throws(StorageError) -> SegmentDamage {

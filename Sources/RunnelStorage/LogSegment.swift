@@ -143,10 +143,13 @@ final class LogSegment: @unchecked Sendable {
             offsetOfMaxTimestamp = baseOffset + Int64(entry.relativeOffset)
         }
         var consistent = true
+        let indexed = files.offsetIndex.last != nil
         let stop = try SegmentScanner.scan(files.log, from: position, to: size, validate: false) { batch throws(StorageError) in
             // The indexed batch must carry the indexed offset; later ones must follow it, within
-            // the offsets a segment can index (relative offsets are 32-bit).
-            let follows = batch.position == position ? batch.header.baseOffset == nextOffset : batch.header.baseOffset >= nextOffset
+            // the offsets a segment can index (relative offsets are 32-bit). Offsets may skip
+            // (a compacted log, or a follower of one): without an index entry the first batch
+            // may start above the segment's base.
+            let follows = batch.position == position && indexed ? batch.header.baseOffset == nextOffset : batch.header.baseOffset >= nextOffset
             guard follows, batch.header.lastOffset - baseOffset <= Int64(UInt32.max) else {
                 consistent = false
                 return false

@@ -4,7 +4,8 @@ import RunnelProtocol
 extension PartitionLog {
     /// Appends a batch exactly as the leader wrote it: its offsets and leader epoch are kept,
     /// not assigned (a follower's log must be a byte-for-byte prefix of its leader's). The
-    /// batch must start at this log's end. Producer state is updated but not checked (the
+    /// batch must start at or after this log's end: a compacted leader's log skips offsets the
+    /// cleaner removed, as Kafka allows; it may never go back. Producer state is updated but not checked (the
     /// leader checked it), and no size limit but the segment's applies (the leader accepted
     /// it) — Kafka's appendAsFollower.
     public func appendAsFollower(_ batch: RecordBatch) throws -> AppendResult {
@@ -13,10 +14,10 @@ extension PartitionLog {
         defer { if let rolled { groupCommit.enqueue { [self] in writeRolledSnapshot(rolled) } } }
         let (result, flushDue): (AppendResult, Bool) = try state.withLock { state in
             try checkAvailable(state)
-            guard batch.header.baseOffset == state.logEndOffset else {
+            guard batch.header.baseOffset >= state.logEndOffset else {
                 throw StorageError(
                     .offsetOutOfRange,
-                    "\(topicPartition): a follower append must start at the log end \(state.logEndOffset), not at \(batch.header.baseOffset)")
+                    "\(topicPartition): a follower append must start at or after the log end \(state.logEndOffset), not at \(batch.header.baseOffset)")
             }
             return try write(
                 batch, at: batch.header.baseOffset, leaderEpoch: batch.header.partitionLeaderEpoch, into: &state, now: now, rolled: &rolled)

@@ -127,6 +127,7 @@ public final class PartitionLog: Sendable {
             StartupProblem(.warning, "\(directory): recovery point \($0) is past the log end \(logEnd); recovered every segment")
         }
         startupProblems = loaded.damage.map { StartupProblem(.error, $0.description) } + [distrusted, epochProblem].compactMap { $0 }
+            + loaded.swapNotes.map { StartupProblem(.warning, $0) }
     }
 
     /// Bytes recovery truncated at start-up (torn or corrupt tails).

@@ -48,17 +48,61 @@ import Testing
         #expect(follower.segmentCount > 1, "the follower rolls as the leader does")
     }
 
-    @Test func aFollowerAppendMustStartAtTheLogEnd() throws {
+    @Test func aFollowerAppendMayNotGoBelowTheLogEnd() throws {
         let directory = TemporaryDirectory()
         let leader = try open(directory, "leader")
         let follower = try open(directory, "follower")
         for _ in 0..<3 { _ = try leader.append(try makeBatch(values: [[1]], timestamps: [1]), leaderEpoch: 0) }
         let all = try batches(of: leader)
+        _ = try follower.appendAsFollower(all[1])
+        #expect(follower.offsets.logEndOffset == 2)
+        #expect(throws: StorageError.self) { try follower.appendAsFollower(all[0]) }
         #expect(throws: StorageError.self) { try follower.appendAsFollower(all[1]) }
-        #expect(follower.offsets.logEndOffset == 0)
-        _ = try follower.appendAsFollower(all[0])
-        #expect(throws: StorageError.self) { try follower.appendAsFollower(all[2]) }
-        #expect(follower.offsets.logEndOffset == 1)
+        #expect(follower.offsets.logEndOffset == 2)
+    }
+
+    /// A segment too small for an index entry whose first batch starts above its base offset
+    /// (what a cleaned segment looks like) loads as it is.
+    @Test func aSmallSegmentStartingAboveItsBaseLoadsWithoutRecovery() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        for value in 0..<3 { _ = try leader.append(try makeBatch(values: [[UInt8(value)], [1]], timestamps: [1, 1]), leaderEpoch: 0) }
+        _ = try follower.appendAsFollower(try batches(of: leader)[2])
+        #expect(follower.offsets.logEndOffset == 6)
+        try follower.close()
+        let loaded = try LogLoader.load(
+            directory: directory.path + "/follower", config: smallSegmentsConfig(), recoveryPoint: 6, logStartOffset: 0, hadCleanShutdown: true)
+        #expect(loaded.segments.count == 1 && loaded.segments[0].baseOffset == 0)
+        #expect(!loaded.segments[0].wasRecovered)
+        #expect(loaded.segments[0].nextOffset == 6)
+    }
+
+    /// A compacted leader's log skips the offsets its cleaner removed: a follower takes the
+    /// batches with their gaps, serves them, and reopens without recovering its segments.
+    @Test func aFollowerKeepsTheLeadersOffsetGapsAndReopensWithoutRecovery() throws {
+        let directory = TemporaryDirectory()
+        let leader = try open(directory, "leader")
+        let follower = try open(directory, "follower")
+        for value in 0..<40 { _ = try leader.append(try makeBatch(values: [[UInt8(value)]] + Array(repeating: Array(repeating: 1, count: 200), count: 3), timestamps: [1, 1, 1, 1]), leaderEpoch: 0) }
+        // Every third batch is missing, as if cleaned away (offsets 0-3, 12-15, ...).
+        let kept = try batches(of: leader).enumerated().filter { $0.offset % 3 != 0 }.map(\.element)
+        for batch in kept { _ = try follower.appendAsFollower(batch) }
+        let end = kept.last!.header.lastOffset + 1
+        #expect(follower.offsets.logEndOffset == end)
+        #expect(follower.segmentCount > 1)
+        #expect(try batches(of: follower).map(\.header.baseOffset) == kept.map(\.header.baseOffset))
+        // A read at a skipped offset answers from the next batch there is.
+        let slice = try #require(try follower.read(from: 12, maxBytes: 64 * 1024))
+        #expect(try RecordBatch(validating: RecordSet(try slice.readBytes()).first { _ in true }!).header.baseOffset == 16)
+        try follower.close()
+        let loaded = try LogLoader.load(
+            directory: directory.path + "/follower", config: smallSegmentsConfig(), recoveryPoint: end,
+            logStartOffset: 0, hadCleanShutdown: true)
+        let keptBases = Set(kept.map(\.header.baseOffset))
+        #expect(loaded.segments.contains { !keptBases.contains($0.baseOffset) }, "some segment starts with a gap")
+        #expect(loaded.segments.allSatisfy { !$0.wasRecovered }, "segments starting with a gap load without recovery")
+        #expect(loaded.segments.last!.nextOffset == end)
     }
 
     @Test func producerStateFollowsWithoutChecksSoAFollowerThatLeadsDeduplicatesRetries() throws {
