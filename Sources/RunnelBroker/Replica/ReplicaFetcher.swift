@@ -301,13 +301,16 @@ final class ReplicaFetcher: Sendable {
                 topicPartition, followed, cut(followed, leaderEpoch: data.divergingEpoch.epoch, endOffset: data.divergingEpoch.endOffset))
             return
         }
+        // Every batch is checked (CRC over every byte) before the partition lock is taken, so
+        // a metadata change for the partition never waits for it.
+        let fetched = Result { try Self.batches(in: data.records) }
         let appended: Result<Int32?, any Error>? = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
             Result {
                 guard log.offsets.logEndOffset == offset else {
                     throw StorageError(.offsetOutOfRange, "the log end moved from \(offset) while fetching")
                 }
                 var lastEpoch: Int32?
-                for batch in try Self.batches(in: data.records) {
+                for batch in try fetched.get() {
                     let offsets = log.offsets
                     // A batch wholly below the log end was had already (a fetch from inside it).
                     if batch.header.lastOffset < offsets.logEndOffset { continue }
