@@ -17,7 +17,8 @@ import RunnelProtocol
 /// - With `auto.leader.rebalance.enable`, a partition led by another broker while its preferred
 ///   replica (`replicas[0]`) is live and in the ISR goes back to the preferred replica.
 /// - A reassignment whose target replicas are all in the ISR completes (`ReassignmentLogic`).
-/// - Every leader change bumps the leader epoch; every write bumps the partition epoch.
+/// - Every leader change, and every write that removes a replica, bumps the leader epoch;
+///   every write bumps the partition epoch.
 public enum ControllerLogic {
     public struct Change: Sendable, Equatable {
         public var partition: TopicPartition
@@ -51,7 +52,7 @@ public enum ControllerLogic {
                 next.leader = preferred
             }
             guard next != current else { continue }
-            if next.leader != current.leader { next.leaderEpoch = current.leaderEpoch + 1 }
+            if current.needsNewLeaderEpoch(for: next) { next.leaderEpoch = current.leaderEpoch + 1 }
             next.partitionEpoch = current.partitionEpoch + 1
             changes.append(Change(partition: partition, expectedVersion: versioned.version, state: next))
         }

@@ -77,6 +77,16 @@ public struct PartitionState: Codable, Sendable, Equatable {
         PartitionState(replicas: replicas, leader: replicas.first ?? -1, isr: replicas)
     }
 
+    /// Whether writing `next` over this state needs a new leader epoch: the leader changes, or
+    /// a replica leaves the replica set (Kafka's PartitionChangeBuilder). The second fences the
+    /// removed replica's fetches still in flight and makes the leader forget what it knew of
+    /// that replica: a replica removed and added back (its copy deleted and started again
+    /// empty) must not be credited with the old copy's progress, even by a leader that never
+    /// saw the state in between.
+    public func needsNewLeaderEpoch(for next: PartitionState) -> Bool {
+        next.leader != leader || !Set(next.replicas).isSuperset(of: replicas)
+    }
+
     /// Replicas that are not live: Metadata's offline replicas.
     public func offlineReplicas(live: Set<Int32>) -> [Int32] { replicas.filter { !live.contains($0) } }
 }

@@ -11,7 +11,8 @@
 ///   already moving starts from its original replicas (what it had before the first one).
 /// - Complete (the controller, on every image): once the ISR holds every target replica,
 ///   `replicas` = target, the removed replicas leave the ISR, and a leader being removed hands
-///   over to the first target replica that is live and in sync (a new leader epoch).
+///   over to the first target replica that is live and in sync. Removing a replica always
+///   starts a new leader epoch (Kafka does the same): the removed copy's fetches are fenced.
 /// - Cancel: back to the original replicas (in the order the move listed them, as Kafka does);
 ///   those being added leave the ISR.
 public enum ReassignmentLogic {
@@ -90,15 +91,14 @@ public enum ReassignmentLogic {
     }
 
     /// `next` with the epochs a write of it needs: the partition epoch always moves, the
-    /// leader epoch when the leader changed (or when the leader the current state names is
-    /// not a replica any more, which `next` already fixed).
+    /// leader epoch when the leader changed or a replica left (`needsNewLeaderEpoch`).
     private static func finished(_ current: PartitionState, _ next: PartitionState, live: Set<Int32>) -> PartitionState {
         var next = next
         if !next.replicas.contains(next.leader) {
             // A cancel that takes the leader away (it was an added replica).
             next.leader = next.replicas.first { live.contains($0) && next.isr.contains($0) } ?? -1
         }
-        if next.leader != current.leader { next.leaderEpoch = current.leaderEpoch + 1 }
+        if current.needsNewLeaderEpoch(for: next) { next.leaderEpoch = current.leaderEpoch + 1 }
         next.partitionEpoch = current.partitionEpoch + 1
         return next
     }

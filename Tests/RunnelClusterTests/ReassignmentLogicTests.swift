@@ -39,9 +39,26 @@ import Testing
         #expect(change.state == PartitionState(replicas: [2, 3, 4], leader: 2, leaderEpoch: 5, partitionEpoch: 12, isr: [2, 3, 4]))
     }
 
-    @Test func aMoveThatOnlyDropsInSyncReplicasCompletesAtOnceKeepingItsLeader() throws {
+    @Test func aMoveThatOnlyDropsInSyncReplicasCompletesAtOnceKeepingItsLeaderInANewEpoch() throws {
         let state = PartitionState(replicas: [1, 2, 3], leader: 2, leaderEpoch: 4, partitionEpoch: 9, isr: [1, 2, 3])
-        #expect(try start(state, to: [2, 3]) == PartitionState(replicas: [2, 3], leader: 2, leaderEpoch: 4, partitionEpoch: 10, isr: [2, 3]))
+        // A replica left: a new leader epoch fences its fetches and resets what the leader knew of it.
+        #expect(try start(state, to: [2, 3]) == PartitionState(replicas: [2, 3], leader: 2, leaderEpoch: 5, partitionEpoch: 10, isr: [2, 3]))
+        // Adding one back does not need a new epoch.
+        let shrunk = try start(state, to: [2, 3])
+        #expect(try start(shrunk, to: [2, 3, 1]).leaderEpoch == 5)
+    }
+
+    @Test func theControllerCompletingAMoveThatDropsAFollowerStartsANewLeaderEpoch() throws {
+        var moving = try start(PartitionState(replicas: [1, 2], leader: 1, leaderEpoch: 3, partitionEpoch: 5, isr: [1, 2]), to: [1, 4])
+        moving.isr = [1, 2, 4]
+        let image = MetadataImage(
+            clusterId: "c", revision: 20,
+            topicsByName: ["t": TopicMetadata(name: "t", id: .random(), partitionCount: 1, replicationFactor: 2)],
+            partitions: [TopicPartition(topic: "t", partition: 0): VersionedPartitionState(state: moving, version: 15)],
+            brokers: Dictionary(uniqueKeysWithValues: all.map { ($0, BrokerRegistration(brokerId: $0, host: "h", port: 1, incarnation: "")) }))
+        let change = try #require(ControllerLogic.leadershipChanges(in: image, rebalancePreferred: false).first)
+        #expect(change.state.replicas == [1, 4] && change.state.leader == 1)
+        #expect(change.state.leaderEpoch == 4, "broker 2's fetches are fenced and the leader forgets its progress")
     }
 
     @Test func aTargetThatIsWhereThePartitionIsChangesNothing() throws {
@@ -55,7 +72,7 @@ import Testing
         moving.isr = [1, 2, 3, 4]  // broker 4 had joined, but the move is called off
         let back = try start(moving, to: nil)
         // Kafka's order: the original replicas as the move listed them (target ones first).
-        #expect(back == PartitionState(replicas: [2, 3, 1], leader: 1, leaderEpoch: 4, partitionEpoch: 11, isr: [1, 2, 3]))
+        #expect(back == PartitionState(replicas: [2, 3, 1], leader: 1, leaderEpoch: 5, partitionEpoch: 11, isr: [1, 2, 3]))
         #expect(throws: ReassignmentLogic.Refusal.noReassignment) { try ReassignmentLogic.reassign(back, to: nil, registered: all, live: all).get() }
     }
 

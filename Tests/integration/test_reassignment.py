@@ -3,12 +3,13 @@ asked for with kafka-python's admin client (AlterPartitionReassignments and
 ListPartitionReassignments) and with `runnel topic reassign`, under an acks=all load from
 confluent-kafka whose every acknowledged record is counted afterwards."""
 import os
+import random
 import signal
 import subprocess
 import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from kafka import KafkaAdminClient, TopicPartition as KafkaPythonPartition
 from kafka.errors import InvalidReplicationAssignmentError, NoReassignmentInProgressError, UnknownTopicOrPartitionError
 
@@ -159,6 +160,59 @@ def test_a_move_waits_for_its_new_replica_and_can_be_cancelled_and_bad_moves_are
         client.close()
     finally:
         cluster.stop()
+
+
+def test_a_replica_removed_and_added_back_at_once_is_not_taken_for_its_old_copy(cluster, workdir):
+    # Broker 2 leaves the partition and comes back before anyone waits: its copy is deleted and
+    # started again empty. A leader that credited the new copy with the old one's progress would
+    # let the move onto broker 2 alone make an empty log the leader, losing everything. (Found by
+    # hostile testing; this sequence broke within a few cycles before the fix.)
+    topic = "readd"
+    client = admin(cluster)
+    from kafka.admin import NewTopic
+    client.create_topics([NewTopic(topic, replica_assignments={0: [1, 2, 3]}, topic_configs={"min.insync.replicas": "2"})])
+    cluster.wait_until(lambda m: topic in m["topics"] and sorted(state(m, topic, 0)[3]) == [1, 2, 3], topics=[topic], timeout=30)
+    load = KeyedLoad(cluster.bootstrap, topic=topic).start()
+    load.wait_for_more(300)
+    tp = KafkaPythonPartition(topic, 0)
+
+    def high_watermark():
+        # Right after a move the client may still ask the previous leader: ask again.
+        deadline = time.monotonic() + 20
+        while True:
+            consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "readd-watermarks"})
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+                assert low == 0
+                return high
+            except KafkaException as error:
+                # NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, OFFSET_NOT_AVAILABLE (a new leader
+                # epoch whose high watermark has not caught up yet): Kafka's retriable answers.
+                assert error.args[0].code() in (5, 6, 78) and time.monotonic() < deadline, error
+                time.sleep(0.2)
+            finally:
+                consumer.close()
+
+    pauses = random.Random(1)
+    for cycle in range(12):
+        before = high_watermark()
+        assert raise_first(client.alter_partition_reassignments({tp: [1, 3]})) is None
+        time.sleep(pauses.random() * 0.3)
+        assert raise_first(client.alter_partition_reassignments({tp: [1, 2, 3]})) is None
+        time.sleep(pauses.random() * 0.3)
+        assert raise_first(client.alter_partition_reassignments({tp: [2]})) is None
+        wait_for(lambda: client.list_partition_reassignments() == {}, timeout=60, what="the move onto broker 2")
+        # Alone, broker 2 is below min.insync.replicas: its high watermark stands still until
+        # the others are back; then it must be where it was, or further.
+        assert raise_first(client.alter_partition_reassignments({tp: [1, 2, 3]})) is None
+        wait_for(lambda: client.list_partition_reassignments() == {}, timeout=60, what="the move back")
+        cluster.wait_until(lambda m: sorted(state(m, topic, 0)[3]) == [1, 2, 3], topics=[topic], timeout=60)
+        after = high_watermark()
+        assert after >= before, f"cycle {cycle}: the high watermark went from {before} back to {after}"
+    load.stop()
+    print(f"{len(load.acked)} acknowledged, errors by code {load.errors}")
+    audit(load, read_everything(cluster, topic=topic, partitions=1))
+    client.close()
 
 
 def raise_first(results):

@@ -4,7 +4,8 @@ import RunnelProtocol
 /// Writes an operator's change to partition states (ElectLeaders, AlterPartitionReassignments):
 /// each partition's new state is decided from the state read and written with a compare-and-set
 /// on it, so it cannot undo a change the controller or a leader made meanwhile — a conflict
-/// decides again on what is there now (a few times at most). Answers once this broker has
+/// decides again on what is there now (up to `attempts` times: during a move the leader and
+/// the controller write the same partition often). Answers once this broker has
 /// applied the writes, so the caller's next Metadata shows them.
 struct PartitionStateWriter: Sendable {
     let store: any MetadataStore
@@ -14,6 +15,8 @@ struct PartitionStateWriter: Sendable {
         var code: KafkaErrorCode
         var message: String?
     }
+
+    static let attempts = 10
 
     enum Decision: Sendable {
         /// Write this state; `ifGone` names a live-looking leader it deposes, which must be gone.
@@ -33,7 +36,7 @@ struct PartitionStateWriter: Sendable {
                 outcomes[partition] = Outcome(code: .unknownTopicOrPartition, message: "no such partition")
                 continue
             }
-            attempts: for _ in 0..<3 {
+            attempts: for _ in 0..<Self.attempts {
                 switch decide(partition, current.state, image) {
                 case .answer(let outcome):
                     outcomes[partition] = outcome
