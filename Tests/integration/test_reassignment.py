@@ -133,6 +133,9 @@ def test_a_move_waits_for_its_new_replica_and_can_be_cancelled_and_bad_moves_are
             raise_first(client.alter_partition_reassignments({KafkaPythonPartition("no-such-topic", 0): [1]}))
         failed = runnel(cluster, "topic", "reassign", "--topic", topic, "--replicas", "1,9", check=False)
         assert failed.returncode != 0 and "INVALID_REPLICA_ASSIGNMENT" in failed.stderr, failed.stderr
+        # A partition named twice is moved once (here: where it already is, which changes nothing).
+        same = runnel(cluster, "topic", "reassign", "--topic", topic, "--partition", "0", "--partition", "0", "--replicas", "1,2").stdout
+        assert same.count(f"Reassignment of {topic}-0 to [1, 2] started.") == 1, same
 
         # Broker 3 is paused while still registered: the move to it cannot finish.
         os.kill(cluster.brokers[3].broker_pid(), signal.SIGSTOP)

@@ -51,7 +51,8 @@ extension TopicCommand {
                     return
                 }
                 guard let topic else { return }
-                var indices = partition
+                // A partition named twice is moved once.
+                var indices = Array(Set(partition)).sorted()
                 if indices.isEmpty { indices = try await admin.describeTopics([topic])[0].partitions.map(\.index) }
                 let partitions = indices.map { TopicPartition(topic: topic, partition: $0) }
                 // --wait alone follows moves started earlier (kafka-reassign-partitions --verify).
