@@ -69,14 +69,14 @@ enum LogLoader {
             let path = directory + "/" + name
             if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
                 try FileSystem.remove(path)  // left by an interrupted checkpoint write or deletion
-            } else if name.hasSuffix(".log"), let base = segmentBase(name.dropLast(4)) {
+            } else if name.hasSuffix(".log"), let base = LogSegment.baseOffset(fromStem: name.dropLast(4)) {
                 baseOffsets.append(base)
             }
         }
         // Index files whose log is gone are stale.
         for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
             let stem = name.hasSuffix(".index") ? name.dropLast(6) : name.dropLast(10)
-            if let base = segmentBase(stem), !baseOffsets.contains(base) { try FileSystem.remove(directory + "/" + name) }
+            if let base = LogSegment.baseOffset(fromStem: stem), !baseOffsets.contains(base) { try FileSystem.remove(directory + "/" + name) }
         }
         baseOffsets.sort()
         if baseOffsets.isEmpty { baseOffsets = [max(0, logStartOffset)] }
@@ -110,10 +110,6 @@ enum LogLoader {
         try loaded.segments.last?.openFiles()
         return loaded
     }
-
-    /// The base offset a segment file's name gives: exactly 20 digits, as the log writes
-    /// them (`0.log` or `+0.log` would name a second segment 0, and are not segments).
-    private static func segmentBase(_ stem: Substring) -> Int64? { SegmentSwap.base(of: stem) }
 
     /// Renames a whole segment's `.log` to a `.corrupt` file (its indexes, derived data, go).
     private static func moveSegmentAside(directory: String, baseOffset: Int64, overlapping previous: LogSegment) throws(StorageError) -> SegmentDamage {

@@ -48,6 +48,13 @@ final class LogSegment: @unchecked Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
     }
 
+    /// The base offset a file name's stem gives: exactly 20 digits, as `fileName` writes them
+    /// (`0.log` or `+0.log` would name a second segment 0, and are not segments).
+    static func baseOffset(fromStem stem: Substring) -> Int64? {
+        guard stem.utf8.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int64(stem)
+    }
+
     var logPath: String { stem + ".log" }
     var isOpen: Bool { files != nil }
 

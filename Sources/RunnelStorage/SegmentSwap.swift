@@ -29,11 +29,11 @@ enum SegmentSwap {
         let names = try FileSystem.listDirectory(directory)
         let liveBases = names.compactMap { name -> Int64? in
             guard name.hasSuffix(".log") else { return nil }
-            return base(of: name.dropLast(4))
+            return LogSegment.baseOffset(fromStem: name.dropLast(4))
         }
         let swaps = names.compactMap { name -> Int64? in
             guard name.hasSuffix(".log" + swapSuffix) else { return nil }
-            return base(of: name.dropLast(4 + swapSuffix.count))
+            return LogSegment.baseOffset(fromStem: name.dropLast(4 + swapSuffix.count))
         }.sorted()
         var changed = false
         for swapBase in swaps {
@@ -72,11 +72,5 @@ enum SegmentSwap {
         }
         if changed { try FileSystem.syncDirectory(directory) }
         return recovered
-    }
-
-    /// The base offset a file stem gives: exactly 20 digits, as the log writes them.
-    static func base(of stem: Substring) -> Int64? {
-        guard stem.utf8.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-        return Int64(stem)
     }
 }
