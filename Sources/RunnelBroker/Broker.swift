@@ -148,6 +148,28 @@ public final class Broker: Service, Sendable {
             : report.cleanShutdown ? "clean shutdown" : "recovered after an unclean shutdown, nothing truncated"
         let summary = "loaded \(report.partitions) partitions from \(config.logDirs.joined(separator: ",")) (\(how))"
         if report.damagedSegments > 0 { logger.error("\(summary)") } else { logger.info("\(summary)") }
+        startLogCleaner()
+    }
+
+    /// Starts the log cleaner for compacted topics, its reports going to the broker's log.
+    private func startLogCleaner() {
+        let logger = logger
+        guard config.cleaner.runsCleaner else {
+            let compacted = logManager.allLogs.filter { $0.config.cleanupPolicy.contains(.compact) }.count
+            if compacted > 0 {
+                logger.warning("the log cleaner is off (log.cleaner.enable / log.cleaner.threads): \(compacted) compacted partitions will only grow")
+            }
+            return
+        }
+        logManager.startCleaner(config: config.cleaner) { event in
+            switch event {
+            case .cleaned(let partition, let summary): logger.info("log cleaner: \(partition): \(summary)")
+            case .failed(let partition, let reason):
+                logger.error("log cleaner: \(partition) will not be cleaned again until restart: \(reason)")
+            case .checkpointFailed(let directory, let reason):
+                logger.warning("log cleaner: could not write the cleaner-offset-checkpoint in \(directory): \(reason)")
+            }
+        }
     }
 
     func makeDispatcher() -> RequestDispatcher {

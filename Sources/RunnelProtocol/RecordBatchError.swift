@@ -37,6 +37,8 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
         public static let controlBatchFromClient = Code("controlBatchFromClient")
         /// The producer id, epoch, sequence and transactional bit do not go together.
         public static let invalidProducerFields = Code("invalidProducerFields")
+        /// A record without a key sent to a compacted topic, whose cleaner keeps records by key.
+        public static let missingKey = Code("missingKey")
     }
 
     public let code: Code
@@ -65,7 +67,7 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
     public var kafkaErrorCode: KafkaErrorCode {
         switch code {
         case .unsupportedMagic, .invalidRecordCount, .invalidOffsetRange, .malformedRecord, .invalidOffsetDelta, .invalidTimestamp,
-             .decompressionFailed, .controlBatchFromClient, .invalidProducerFields:
+             .decompressionFailed, .controlBatchFromClient, .invalidProducerFields, .missingKey:
             .invalidRecord
         case .decompressedTooLarge, .tooManyRecords: .messageTooLarge
         default: .corruptMessage

@@ -36,7 +36,9 @@ extension RecordBatch {
     /// `recordsCount` well-formed records (see `RecordSectionWalker`), filling the records section
     /// to its last byte, with offset deltas 0, 1, 2... in order and timestamps that fit in 64
     /// bits. Nothing is allocated per record; a compressed batch costs one bounded decompression.
-    public func validateRecords(limits: RecordBatchLimits) throws(RecordBatchError) -> ValidatedRecords {
+    /// With `requireKeys` (a compacted topic) every record must have a key (Kafka's
+    /// `LogValidator.validateKey`).
+    public func validateRecords(limits: RecordBatchLimits, requireKeys: Bool = false) throws(RecordBatchError) -> ValidatedRecords {
         let count = Int(header.recordsCount)
         // Checked before decompressing anything: an honest header of a bomb is refused for free.
         guard count <= limits.maxRecordsPerBatch else {
@@ -55,6 +57,9 @@ extension RecordBatch {
                     guard Int(record.offsetDelta) == expected else {
                         throw RecordBatchError(
                             .invalidOffsetDelta, "offset delta \(record.offsetDelta) where \(expected) was expected", recordIndex: expected)
+                    }
+                    if requireKeys, record.key == nil {
+                        throw RecordBatchError(.missingKey, "a compacted topic cannot accept a record without a key", recordIndex: expected)
                     }
                     let (timestamp, overflow) = baseTimestamp.addingReportingOverflow(record.timestampDelta)
                     guard !overflow else {

@@ -19,8 +19,29 @@ public struct LogConfig: Sendable, Equatable {
     public var flushMessages: Int64 = Int64.max
     /// `flush.ms`: fsync once unflushed data is this old.
     public var flushMs: Int64 = Int64.max
+    /// `cleanup.policy`: retention deletes old segments (`delete`), the log cleaner keeps the
+    /// last record of every key (`compact`), or both.
+    public var cleanupPolicy: CleanupPolicy = .delete
+    /// `min.cleanable.dirty.ratio`: the share of the log not yet cleaned at which the cleaner
+    /// takes the partition.
+    public var minCleanableDirtyRatio = 0.5
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+    public var minCompactionLagMs: Int64 = 0
+    /// `max.compaction.lag.ms`: a record older than this makes its segment eligible whatever
+    /// the dirty ratio (and rolls the active segment, see `rollMs`).
+    public var maxCompactionLagMs: Int64 = Int64.max
+    /// `delete.retention.ms`: how long a tombstone stays once the cleaner first kept it, so a
+    /// consumer reading from the start sees the delete.
+    public var deleteRetentionMs: Int64 = 86_400_000
 
     public init() {}
+
+    /// The age at which the active segment rolls: `segment.ms`, or sooner on a compacted topic
+    /// with a `max.compaction.lag.ms`, whose records must leave the (never cleaned) active
+    /// segment in time (Kafka's `LogConfig.maxSegmentMs`).
+    public var rollMs: Int64 {
+        cleanupPolicy.contains(.compact) && maxCompactionLagMs > 0 ? min(maxCompactionLagMs, segmentMs) : segmentMs
+    }
 
     /// Every append waits for an fsync before it is acknowledged.
     public var syncsBeforeAcknowledge: Bool { flushMessages <= 1 }
@@ -38,6 +59,38 @@ public struct LogConfig: Sendable, Equatable {
         guard flushMessages >= 1, flushMs >= 0 else {
             throw StorageError(.invalidConfig, "flush.messages must be at least 1 and flush.ms not negative")
         }
+        guard !cleanupPolicy.isEmpty else { throw StorageError(.invalidConfig, "cleanup.policy must name delete, compact or both") }
+        guard minCleanableDirtyRatio >= 0, minCleanableDirtyRatio <= 1 else {
+            throw StorageError(.invalidConfig, "min.cleanable.dirty.ratio must be between 0 and 1")
+        }
+        guard minCompactionLagMs >= 0, maxCompactionLagMs >= 1, minCompactionLagMs <= maxCompactionLagMs, deleteRetentionMs >= 0 else {
+            throw StorageError(
+                .invalidConfig, "min.compaction.lag.ms must be between 0 and max.compaction.lag.ms (at least 1); delete.retention.ms not negative")
+        }
         return self
+    }
+}
+
+/// `cleanup.policy`'s values.
+public struct CleanupPolicy: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let delete = CleanupPolicy(rawValue: 1)
+    public static let compact = CleanupPolicy(rawValue: 2)
+
+    /// Parses Kafka's list form (`delete`, `compact`, `compact,delete`); nil for anything else.
+    public init?(listing text: String) {
+        var policy: CleanupPolicy = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let word = item.drop { $0 == " " }
+            switch word.dropLast(word.reversed().prefix { $0 == " " }.count) {
+            case "delete": policy.insert(.delete)
+            case "compact": policy.insert(.compact)
+            default: return nil
+            }
+        }
+        guard !policy.isEmpty else { return nil }
+        self = policy
     }
 }

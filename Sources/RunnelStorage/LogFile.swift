@@ -182,9 +182,15 @@ enum FileSystem {
     }
 
     /// Removes a directory and everything in it (one level of files, as partition directories are).
+    /// A file created while it empties the directory (a log cleaner or fetcher that had not yet
+    /// seen the deletion) is removed by the next pass.
     static func removeDirectory(_ path: String) throws(StorageError) {
-        for name in try listDirectory(path) { try remove(path + "/" + name) }
-        guard rmdir(path) == 0 || errno == ENOENT else { throw StorageError.posix("rmdir", path: path) }
+        for attempt in 1...5 {
+            guard FileSystem.isDirectory(path) else { return }
+            for name in try listDirectory(path) { try remove(path + "/" + name) }
+            if rmdir(path) == 0 || errno == ENOENT { return }
+            guard errno == ENOTEMPTY, attempt < 5 else { throw StorageError.posix("rmdir", path: path) }
+        }
     }
 
     /// Writes a small file atomically: temporary file, fsync, rename, fsync of the directory.

@@ -38,6 +38,8 @@ public final class LogManager: Sendable {
     /// clean-shutdown marker (a manager that never loaded them knows nothing to record, and
     /// empty checkpoints with a "clean" marker would hide the real state from the next start).
     private let started = Atomic<Bool>(false)
+    /// The log cleaner, once `startCleaner` ran (with `log.cleaner.enable` and threads > 0).
+    private let cleaner = Mutex<LogCleaner?>(nil)
 
     public init(
         directories: [String], clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds,
@@ -159,8 +161,21 @@ public final class LogManager: Sendable {
     public func deleteLog(for partition: TopicPartition) throws(StorageError) {
         guard let log = logs.withLock({ $0.removeValue(forKey: partition) }) else { return }
         placement.withLock { _ = $0.removeValue(forKey: partition) }
+        cleaner.withLock { $0 }?.forget(partition, in: log.dataDirectory)
         try log.delete()
     }
+
+    /// Starts the log cleaner threads for the compacted partitions (after `startup`).
+    public func startCleaner(config: CleanerConfig, onEvent: @escaping @Sendable (LogCleaner.Event) -> Void) {
+        guard config.runsCleaner else { return }
+        let logCleaner = LogCleaner(
+            config: config, directories: directories, logs: { [weak self] in self?.allLogs ?? [] }, clock: clock, onEvent: onEvent)
+        cleaner.withLock { $0 = logCleaner }
+        logCleaner.start()
+    }
+
+    /// The running log cleaner, if any.
+    public var logCleaner: LogCleaner? { cleaner.withLock { $0 } }
 
     /// Writes the recovery-point, log-start-offset and high-watermark checkpoints.
     public func writeCheckpoints() throws(StorageError) {
@@ -218,6 +233,8 @@ public final class LogManager: Sendable {
             for lock in directoryLocks { lock.release() }
             return
         }
+        // No cleaner may swap segments of a log being closed.
+        cleaner.withLock { $0 }?.shutdown()
         for log in allLogs { try log.close() }
         try writeCheckpoints()
         // An offline directory gets no marker: its next start must recover it from disk.

@@ -22,6 +22,9 @@ final class LogSegment: @unchecked Sendable {
     let baseOffset: Int64
     /// The segment's file paths without their suffix: `<partition directory>/<20-digit base>`.
     let stem: String
+    /// Appended to each file name: empty for a live segment, `.cleaned` for a log cleaner's
+    /// output being written (see SegmentSwap), which no loading ever opens.
+    let fileSuffix: String
     let indexIntervalBytes: Int
     let maxIndexBytes: Int
     /// Bytes in the `.log` file.
@@ -55,7 +58,7 @@ final class LogSegment: @unchecked Sendable {
         return Int64(stem)
     }
 
-    var logPath: String { stem + ".log" }
+    var logPath: String { stem + ".log" + fileSuffix }
     var isOpen: Bool { files != nil }
 
     /// The open `.log` file (opening the segment if it is closed).
@@ -70,20 +73,23 @@ final class LogSegment: @unchecked Sendable {
     /// torn (a file cut after a clean shutdown), the segment is recovered as above.
     /// `checkIndexEntries` checks every offset index entry against the log first (indexes
     /// loaded after an unclean shutdown, which may hold entries never written out).
-    init(directory: String, baseOffset: Int64, config: LogConfig, recover: Bool, checkIndexEntries: Bool = false) throws(StorageError) {
+    init(
+        directory: String, baseOffset: Int64, config: LogConfig, recover: Bool, checkIndexEntries: Bool = false, fileSuffix: String = ""
+    ) throws(StorageError) {
         self.baseOffset = baseOffset
         stem = directory + "/" + Self.fileName(baseOffset: baseOffset, suffix: "")
+        self.fileSuffix = fileSuffix
         indexIntervalBytes = config.indexIntervalBytes
         maxIndexBytes = config.maxIndexBytes
         offsetOfMaxTimestamp = baseOffset
-        let log = try LogFile(path: stem + ".log", create: true)
+        let log = try LogFile(path: stem + ".log" + fileSuffix, create: true)
         size = try log.size()
         nextOffset = baseOffset
-        if !recover, let (offsets, times) = SegmentFiles.loadIndexes(stem: stem, maxIndexBytes: maxIndexBytes) {
+        if !recover, let (offsets, times) = SegmentFiles.loadIndexes(stem: stem, suffix: fileSuffix, maxIndexBytes: maxIndexBytes) {
             files = SegmentFiles(log: log, offsetIndex: offsets, timeIndex: times)
             if (try? loadTail()) == true, !checkIndexEntries || (try? indexEntriesMatchLog()) == true { return }
         }
-        let (offsets, times) = try SegmentFiles.emptyIndexes(stem: stem, maxIndexBytes: maxIndexBytes)
+        let (offsets, times) = try SegmentFiles.emptyIndexes(stem: stem, suffix: fileSuffix, maxIndexBytes: maxIndexBytes)
         files = SegmentFiles(log: log, offsetIndex: offsets, timeIndex: times)
         try recoverFromLog()
     }
@@ -101,12 +107,12 @@ final class LogSegment: @unchecked Sendable {
         if let files { return files }
         // The log must still be there: creating an empty one would hide a deleted file.
         let log = try LogFile(path: logPath, create: false)
-        if let (offsets, times) = SegmentFiles.loadIndexes(stem: stem, maxIndexBytes: maxIndexBytes) {
+        if let (offsets, times) = SegmentFiles.loadIndexes(stem: stem, suffix: fileSuffix, maxIndexBytes: maxIndexBytes) {
             let opened = SegmentFiles(log: log, offsetIndex: offsets, timeIndex: times)
             files = opened
             return opened
         }
-        let (offsets, times) = try SegmentFiles.emptyIndexes(stem: stem, maxIndexBytes: maxIndexBytes)
+        let (offsets, times) = try SegmentFiles.emptyIndexes(stem: stem, suffix: fileSuffix, maxIndexBytes: maxIndexBytes)
         let opened = SegmentFiles(log: log, offsetIndex: offsets, timeIndex: times)
         files = opened
         try rebuildIndexes()
@@ -229,7 +235,7 @@ final class LogSegment: @unchecked Sendable {
     /// indexed, and the segment's offsets stay what loading found.
     private func rebuildIndexes() throws(StorageError) {
         let files = try openFiles()
-        (files.offsetIndex, files.timeIndex) = try SegmentFiles.emptyIndexes(stem: stem, maxIndexBytes: maxIndexBytes)
+        (files.offsetIndex, files.timeIndex) = try SegmentFiles.emptyIndexes(stem: stem, suffix: fileSuffix, maxIndexBytes: maxIndexBytes)
         let loaded = (nextOffset, maxTimestamp, offsetOfMaxTimestamp)
         nextOffset = baseOffset
         maxTimestamp = -1
@@ -444,6 +450,6 @@ final class LogSegment: @unchecked Sendable {
     /// Removes the segment's files. Open slices keep the data readable until they are done.
     func deleteFiles() throws(StorageError) {
         files = nil
-        for suffix in [".log", ".index", ".timeindex"] { try FileSystem.remove(stem + suffix) }
+        for suffix in [".log", ".index", ".timeindex"] { try FileSystem.remove(stem + suffix + fileSuffix) }
     }
 }

@@ -1,17 +1,19 @@
 extension PartitionLog {
-    /// Deletes whole segments past `retention.ms` or beyond `retention.bytes`, and those
-    /// entirely below the log start offset; never the active segment. Returns how many went.
+    /// Deletes whole segments past `retention.ms` or beyond `retention.bytes` (with the `delete`
+    /// cleanup policy only), and those entirely below the log start offset (whatever the
+    /// policy, as Kafka); never the active segment. Returns how many went.
     @discardableResult
     public func applyRetention(now: Int64) throws(StorageError) -> Int {
         try state.withLock { state throws(StorageError) in
             var deleted = 0
             var totalSize = state.segments.reduce(0) { $0 + Int64($1.size) }
+            let deletes = state.config.cleanupPolicy.contains(.delete)
             while state.segments.count > 1 {
                 let oldest = state.segments[0]
-                let expired = state.config.retentionMs >= 0 && oldest.maxTimestamp >= 0
+                let expired = deletes && (state.config.retentionMs >= 0 && oldest.maxTimestamp >= 0
                     ? now - oldest.maxTimestamp > state.config.retentionMs
-                    : state.config.retentionMs >= 0 && oldest.size == 0
-                let oversize = state.config.retentionBytes >= 0 && totalSize - Int64(oldest.size) >= state.config.retentionBytes
+                    : state.config.retentionMs >= 0 && oldest.size == 0)
+                let oversize = deletes && state.config.retentionBytes >= 0 && totalSize - Int64(oldest.size) >= state.config.retentionBytes
                 let belowStart = oldest.nextOffset <= state.logStartOffset && state.segments[1].baseOffset <= state.logStartOffset
                 guard expired || oversize || belowStart else { break }
                 try oldest.deleteFiles()
@@ -56,6 +58,8 @@ extension PartitionLog {
                 return
             }
             let target = max(offset, state.logStartOffset)
+            state.generation += 1
+            state.truncatedSinceCleaning = min(state.truncatedSinceCleaning ?? target, target)
             while state.segments.count > 1, state.active.baseOffset >= target {
                 try state.active.deleteFiles()
                 state.segments.removeLast()
@@ -77,6 +81,8 @@ extension PartitionLog {
     public func truncateFully(startingAt offset: Int64) throws(StorageError) {
         try state.withLock { state throws(StorageError) in
             try checkAvailable(state)
+            state.generation += 1
+            state.truncatedSinceCleaning = offset
             for segment in state.segments { try segment.deleteFiles() }
             for snapshot in try ProducerSnapshots.offsets(in: directory) {
                 try FileSystem.remove(ProducerSnapshots.path(directory: directory, offset: snapshot))
@@ -119,6 +125,7 @@ extension PartitionLog {
         state.withLock { state in
             state.isClosed = true
             state.isDeleted = true
+            state.generation += 1
         }
         // Flushes and snapshots queued before the deletion see `isDeleted` and do nothing.
         groupCommit.drain()

@@ -57,6 +57,13 @@ public final class PartitionLog: Sendable {
         /// A flush made due by `flush.messages` is queued and has not taken its target yet:
         /// appends meanwhile do not queue another.
         var flushQueued = false
+        /// Counts changes that rewrite existing offsets (truncation, emptying, deletion): a log
+        /// cleaner's output made before one no longer matches the log and is not swapped in.
+        var generation = 0
+        /// The lowest offset the log was truncated to since the cleaner last recorded its
+        /// checkpoint: records from there on are new to the cleaner, however far its
+        /// checkpoint says it got (Kafka lowers the checkpoint on truncation).
+        var truncatedSinceCleaning: Int64?
 
         var active: LogSegment { segments[segments.count - 1] }
         var logEndOffset: Int64 { active.nextOffset }
@@ -80,7 +87,7 @@ public final class PartitionLog: Sendable {
     /// fsyncs go through this (tests inject failures).
     let syncer: FileSyncer
     /// Shared by every log of the data directory: an fsync failure in one takes them all offline.
-    private let directoryFailures: LogDirectoryFailureChannel
+    let directoryFailures: LogDirectoryFailureChannel
     /// The data directory (log.dirs entry) this partition's directory is in.
     public let dataDirectory: String
 
@@ -237,7 +244,7 @@ public final class PartitionLog: Sendable {
         let active = state.active
         guard active.size > 0 else { return nil }
         let full = active.size + incomingBytes > state.config.segmentBytes
-        let old = active.firstAppendTime.map { now - $0 >= state.config.segmentMs } ?? false
+        let old = active.firstAppendTime.map { now - $0 >= state.config.rollMs } ?? false
         guard full || old || active.isIndexFull || !active.canHold(lastOffset: lastOffset, bytes: incomingBytes) else { return nil }
         return try roll(&state)
     }

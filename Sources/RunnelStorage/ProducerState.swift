@@ -94,6 +94,13 @@ public struct ProducerState: Sendable, Equatable {
     /// How many producers are remembered.
     public var producerCount: Int { producers.count }
 
+    /// The last offset of every remembered producer's latest batch: the log cleaner keeps those
+    /// batches (emptied if need be), so a log rebuilt from its segments still knows each
+    /// producer's epoch and last sequence (Kafka's `lastRecordsOfActiveProducers`).
+    var lastBatchEndOffsets: Set<Int64> {
+        Set(producers.values.compactMap { $0.batches.last?.lastOffset })
+    }
+
     // MARK: Expiry
 
     /// Forgets every producer whose latest batch timestamp is `expirationMs` or more before

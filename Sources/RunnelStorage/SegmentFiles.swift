@@ -18,19 +18,19 @@ final class SegmentFiles {
         self.timeIndex = timeIndex
     }
 
-    /// Opens both indexes of the segment at `stem` with their entries, or nil if either file
+    /// Opens both indexes of the segment at `stem` (file names ending in `suffix`) with their entries, or nil if either file
     /// is not a well-formed index (the caller rebuilds them from the log).
-    static func loadIndexes(stem: String, maxIndexBytes: Int) -> (OffsetIndex, TimeIndex)? {
-        guard FileSystem.exists(stem + ".index"), FileSystem.exists(stem + ".timeindex"),
-              let offsets = try? OffsetIndex(path: stem + ".index", maxIndexBytes: maxIndexBytes, loadEntries: true),
-              let times = try? TimeIndex(path: stem + ".timeindex", maxIndexBytes: maxIndexBytes, loadEntries: true)
+    static func loadIndexes(stem: String, suffix: String, maxIndexBytes: Int) -> (OffsetIndex, TimeIndex)? {
+        guard FileSystem.exists(stem + ".index" + suffix), FileSystem.exists(stem + ".timeindex" + suffix),
+              let offsets = try? OffsetIndex(path: stem + ".index" + suffix, maxIndexBytes: maxIndexBytes, loadEntries: true),
+              let times = try? TimeIndex(path: stem + ".timeindex" + suffix, maxIndexBytes: maxIndexBytes, loadEntries: true)
         else { return nil }
         return (offsets, times)
     }
 
     /// Empty indexes for the segment at `stem` (their files truncated), to be rebuilt from the log.
-    static func emptyIndexes(stem: String, maxIndexBytes: Int) throws(StorageError) -> (OffsetIndex, TimeIndex) {
-        (try OffsetIndex(path: stem + ".index", maxIndexBytes: maxIndexBytes, loadEntries: false),
-         try TimeIndex(path: stem + ".timeindex", maxIndexBytes: maxIndexBytes, loadEntries: false))
+    static func emptyIndexes(stem: String, suffix: String, maxIndexBytes: Int) throws(StorageError) -> (OffsetIndex, TimeIndex) {
+        (try OffsetIndex(path: stem + ".index" + suffix, maxIndexBytes: maxIndexBytes, loadEntries: false),
+         try TimeIndex(path: stem + ".timeindex" + suffix, maxIndexBytes: maxIndexBytes, loadEntries: false))
     }
 }

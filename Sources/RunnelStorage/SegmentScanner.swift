@@ -11,6 +11,8 @@ struct SegmentScanner {
     struct Batch {
         var position: Int
         var header: RecordBatchHeader
+        /// The whole validated batch, when the scan validates (the log cleaner reads its records).
+        var validated: RecordBatch?
     }
 
     enum Stop: Equatable {
@@ -64,9 +66,11 @@ struct SegmentScanner {
             }
             let start = chunk.readerIndex + cursor - chunkStart
             let header: RecordBatchHeader
+            var validated: RecordBatch?
             do {
                 if validate {
-                    header = try RecordBatch(validating: chunk.getSlice(at: start, length: size)!).header
+                    validated = try RecordBatch(validating: chunk.getSlice(at: start, length: size)!)
+                    header = validated!.header
                 } else {
                     header = try RecordBatchHeader(from: chunk, at: start)
                     guard header.magic == RecordBatchHeader.currentMagic else {
@@ -80,7 +84,7 @@ struct SegmentScanner {
             } catch {
                 return .invalidBatch(position: cursor, reason: error.description)
             }
-            guard try visit(Batch(position: cursor, header: header)) else { return .stopped }
+            guard try visit(Batch(position: cursor, header: header, validated: validated)) else { return .stopped }
             cursor += size
         }
         return .endOfFile

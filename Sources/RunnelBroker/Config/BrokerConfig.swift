@@ -1,4 +1,5 @@
 import Foundation
+import RunnelStorage
 
 /// Broker settings, with Kafka's `server.properties` key names and defaults.
 public struct BrokerConfig: Sendable, Equatable {
@@ -91,6 +92,14 @@ public struct BrokerConfig: Sendable, Equatable {
     /// `offsets.topic.replication.factor`: nil takes 1 on the embedded store and 3 in a
     /// cluster (Kafka's default), where `__consumer_offsets` is created once that many brokers are live.
     public var offsetsTopicReplicationFactor: Int16?
+    /// Compaction: topics' defaults (`log.cleanup.policy`, `log.cleaner.*` topic synonyms) and
+    /// the log cleaner's own settings (see CleanerConfig).
+    public var logCleanupPolicy = "delete"
+    public var logCleanerMinCleanableRatio = 0.5
+    public var logCleanerMinCompactionLagMs: Int64 = 0
+    public var logCleanerMaxCompactionLagMs = Int64.max
+    public var logCleanerDeleteRetentionMs: Int64 = 86_400_000
+    public var cleaner = CleanerConfig()
 
     public init() {}
 
@@ -126,6 +135,17 @@ public struct BrokerConfig: Sendable, Equatable {
             let number: Int32 = try int()
             guard number >= minimum else { throw BrokerConfigError("\(key): \(number) is below the minimum \(minimum)") }
             return Int(number)
+        }
+        func int(_: Int64.Type, atLeast minimum: Int64) throws -> Int64 {
+            let number: Int64 = try int()
+            guard number >= minimum else { throw BrokerConfigError("\(key): \(number) is below the minimum \(minimum)") }
+            return number
+        }
+        func double(in range: ClosedRange<Double>) throws -> Double {
+            guard let number = Double(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+                throw BrokerConfigError("\(key): '\(value)' is not a number between \(range.lowerBound) and \(range.upperBound)")
+            }
+            return number
         }
         func bool() throws -> Bool {
             switch value.lowercased() {
@@ -194,6 +214,19 @@ public struct BrokerConfig: Sendable, Equatable {
         case "auto.leader.rebalance.enable": autoLeaderRebalanceEnable = try bool()
         case "unclean.leader.election.enable": uncleanLeaderElectionEnable = try bool()
         case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try int()
+        case "log.cleanup.policy":
+            guard CleanupPolicy(listing: value) != nil else { throw BrokerConfigError("\(key): '\(value)' is not a list of delete and compact") }
+            logCleanupPolicy = value
+        case "log.cleaner.min.cleanable.ratio": logCleanerMinCleanableRatio = try double(in: 0...1)
+        case "log.cleaner.min.compaction.lag.ms": logCleanerMinCompactionLagMs = try int(Int64.self, atLeast: 0)
+        case "log.cleaner.max.compaction.lag.ms": logCleanerMaxCompactionLagMs = try positive(int())
+        case "log.cleaner.delete.retention.ms": logCleanerDeleteRetentionMs = try int(Int64.self, atLeast: 0)
+        case "log.cleaner.enable": cleaner.enabled = try bool()
+        case "log.cleaner.threads": cleaner.threads = try int(Int32.self, atLeast: 0)
+        case "log.cleaner.dedupe.buffer.size": cleaner.dedupeBufferBytes = Int(try int(Int64.self, atLeast: 0))
+        case "log.cleaner.io.buffer.load.factor": cleaner.loadFactor = try double(in: 0.01...1)
+        case "log.cleaner.io.max.bytes.per.second": cleaner.maxIOBytesPerSecond = try double(in: 1...Double.greatestFiniteMagnitude)
+        case "log.cleaner.backoff.ms": cleaner.backoffMs = try int(Int64.self, atLeast: 0)
         case "replica.lag.time.max.ms": replicaLagTimeMaxMs = try positive(int())
         case "replica.fetch.wait.max.ms": replicaFetchWaitMaxMs = Int32(try int(Int32.self, atLeast: 0))
         case "replica.fetch.max.bytes": replicaFetchMaxBytes = Int32(try int(Int32.self, atLeast: 1))
@@ -206,7 +239,7 @@ public struct BrokerConfig: Sendable, Equatable {
              "num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
              "num.recovery.threads.per.data.dir",
              "transaction.state.log.replication.factor", "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
-             "share.coordinator.state.topic.min.isr", "log.cleaner.enable", "zookeeper.connect":
+             "share.coordinator.state.topic.min.isr", "zookeeper.connect":
             break
         default:
             throw BrokerConfigError("unknown broker setting '\(key)'")
@@ -275,6 +308,15 @@ public struct BrokerConfig: Sendable, Equatable {
                 throw BrokerConfigError(
                     "listener \(name) uses security protocol \(securityProtocol), which Runnel does not support yet; only PLAINTEXT listeners can be served")
             }
+        }
+        // Kafka's checks (KafkaConfig): each cleaner thread's map must hold more than 1 MiB, and
+        // the topics' default lags must not contradict each other.
+        if cleaner.runsCleaner, cleaner.dedupeBufferBytes / cleaner.threads <= 1024 * 1024 {
+            throw BrokerConfigError(
+                "log.cleaner.dedupe.buffer.size (\(cleaner.dedupeBufferBytes)) must give each of the \(cleaner.threads) log.cleaner.threads more than 1 MiB")
+        }
+        if logCleanerMinCompactionLagMs > logCleanerMaxCompactionLagMs {
+            throw BrokerConfigError("log.cleaner.min.compaction.lag.ms must not exceed log.cleaner.max.compaction.lag.ms")
         }
         // As Kafka requires: a pool smaller than one request could never admit the largest.
         if queuedMaxRequestBytes > 0, queuedMaxRequestBytes < Int64(socketRequestMaxBytes) {

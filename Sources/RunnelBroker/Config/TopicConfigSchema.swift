@@ -7,7 +7,7 @@ import RunnelStorage
 public struct TopicConfigSchema: Sendable {
     public enum ValueType: Int8, Sendable {
         // DescribeConfigs v3+ config types.
-        case boolean = 1, string = 2, int = 3, long = 5, list = 7
+        case boolean = 1, string = 2, int = 3, long = 5, double = 6, list = 7
     }
 
     public struct Entry: Sendable {
@@ -38,6 +38,11 @@ public struct TopicConfigSchema: Sendable {
             guard let entry = entry(named: name) else { return "Unknown topic config name: \(name)" }
             if let problem = entry.validate(value) { return "Invalid value \(value) for configuration \(name): \(problem)" }
         }
+        // Kafka's cross-check of effective values (LogConfig.validateValues).
+        let config = logConfig(overrides)
+        if config.minCompactionLagMs > config.maxCompactionLagMs {
+            return "conflict topic config setting min.compaction.lag.ms (\(config.minCompactionLagMs)) > max.compaction.lag.ms (\(config.maxCompactionLagMs))"
+        }
         return nil
     }
 
@@ -61,6 +66,11 @@ public struct TopicConfigSchema: Sendable {
         config.retentionBytes = Int64(values["retention.bytes"]!) ?? config.retentionBytes
         config.flushMessages = Int64(values["flush.messages"]!) ?? config.flushMessages
         config.flushMs = Int64(values["flush.ms"]!) ?? config.flushMs
+        config.cleanupPolicy = CleanupPolicy(listing: values["cleanup.policy"]!) ?? config.cleanupPolicy
+        config.minCleanableDirtyRatio = Double(values["min.cleanable.dirty.ratio"]!) ?? config.minCleanableDirtyRatio
+        config.minCompactionLagMs = Int64(values["min.compaction.lag.ms"]!) ?? config.minCompactionLagMs
+        config.maxCompactionLagMs = Int64(values["max.compaction.lag.ms"]!) ?? config.maxCompactionLagMs
+        config.deleteRetentionMs = Int64(values["delete.retention.ms"]!) ?? config.deleteRetentionMs
         return config
     }
 
@@ -71,6 +81,8 @@ public struct TopicConfigSchema: Sendable {
         public var maxMessageBytes: Int
         public var logAppendTime: Bool
         public var minInsyncReplicas: Int32
+        /// A compacted topic refuses records without a key (Kafka: INVALID_RECORD).
+        public var requiresKeys: Bool
     }
 
     public func produceSettings(_ overrides: [String: String]) -> ProduceSettings {
@@ -84,7 +96,8 @@ public struct TopicConfigSchema: Sendable {
         return ProduceSettings(
             compression: compression, maxMessageBytes: Int(value("max.message.bytes")) ?? broker.messageMaxBytes,
             logAppendTime: value("message.timestamp.type") == "LogAppendTime",
-            minInsyncReplicas: Int32(value("min.insync.replicas")) ?? 1)
+            minInsyncReplicas: Int32(value("min.insync.replicas")) ?? 1,
+            requiresKeys: CleanupPolicy(listing: value("cleanup.policy"))?.contains(.compact) ?? false)
     }
 
     /// A topic's effective `unclean.leader.election.enable`.
@@ -102,14 +115,31 @@ public struct TopicConfigSchema: Sendable {
         { Int32($0).map { $0 >= min ? nil : "Value must be at least \(min)" } ?? "Not a 32-bit number" }
     }
 
+    static func double(in range: ClosedRange<Double>) -> @Sendable (String) -> String? {
+        { Double($0).map { range.contains($0) ? nil : "Value must be between \(range.lowerBound) and \(range.upperBound)" } ?? "Not a number" }
+    }
+
     static func oneOf(_ allowed: [String]) -> @Sendable (String) -> String? {
         { allowed.contains($0) ? nil : "String must be one of: \(allowed.joined(separator: ", "))" }
     }
 
     static let definitions: [Entry] = [
         Entry(name: "cleanup.policy", type: .list, brokerSynonym: "log.cleanup.policy",
-              documentation: "delete: old segments are deleted by retention time and size. (compact is not supported.)",
-              defaultValue: { _ in "delete" }, validate: oneOf(["delete"])),
+              documentation: "delete: old segments are deleted by retention time and size; compact: the log cleaner keeps the last record of each key; or both (compact,delete).",
+              defaultValue: { $0.logCleanupPolicy },
+              validate: { CleanupPolicy(listing: $0) == nil ? "List must hold delete, compact or both" : nil }),
+        Entry(name: "delete.retention.ms", type: .long, brokerSynonym: "log.cleaner.delete.retention.ms",
+              documentation: "How long a tombstone stays in a compacted topic once the cleaner first kept it.",
+              defaultValue: { String($0.logCleanerDeleteRetentionMs) }, validate: long(min: 0)),
+        Entry(name: "max.compaction.lag.ms", type: .long, brokerSynonym: "log.cleaner.max.compaction.lag.ms",
+              documentation: "A record older than this makes its segment cleanable whatever the dirty ratio.",
+              defaultValue: { String($0.logCleanerMaxCompactionLagMs) }, validate: long(min: 1)),
+        Entry(name: "min.cleanable.dirty.ratio", type: .double, brokerSynonym: "log.cleaner.min.cleanable.ratio",
+              documentation: "The share of a compacted log not yet cleaned at which the cleaner takes it.",
+              defaultValue: { String($0.logCleanerMinCleanableRatio) }, validate: double(in: 0...1)),
+        Entry(name: "min.compaction.lag.ms", type: .long, brokerSynonym: "log.cleaner.min.compaction.lag.ms",
+              documentation: "A record stays uncompacted at least this long.",
+              defaultValue: { String($0.logCleanerMinCompactionLagMs) }, validate: long(min: 0)),
         Entry(name: "compression.type", type: .string, brokerSynonym: "compression.type",
               documentation: "producer keeps the producer's codec; a named codec makes the broker recompress.",
               defaultValue: { $0.compressionType },

@@ -206,7 +206,7 @@ struct ProduceHandler: APIHandler {
     ) async throws -> RecordBatch {
         let limits = RecordBatchLimits(maxMessageBytes: settings.maxMessageBytes)
         @Sendable func work(_ limits: RecordBatchLimits) throws -> RecordBatch {
-            let validated = try batch.validateRecords(limits: limits)
+            let validated = try batch.validateRecords(limits: limits, requireKeys: settings.requiresKeys)
             return try BatchRewriter.applyTopicPolicy(
                 to: batch, validated: validated, compression: settings.compression, logAppendTime: logAppendTime)
         }

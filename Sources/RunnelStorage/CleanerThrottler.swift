@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Keeps the log cleaners' reads and writes under `log.cleaner.io.max.bytes.per.second`
+/// (Kafka's `Throttler`): bytes are counted over windows of at least 300 ms, and a thread that
+/// pushed the rate over the limit sleeps until the window's average is back at it. It sleeps
+/// holding no lock, on a cleaner thread (never an event loop).
+///
+/// Shared by every cleaner thread; the counters are behind a mutex.
+final class CleanerThrottler: Sendable {
+    private struct Window {
+        /// May lie ahead of the clock while a thread sleeps off the previous window.
+        var start: Int64
+        var bytes: Double = 0
+    }
+
+    private let bytesPerSecond: Double
+    private let window: Mutex<Window>
+    private static let checkIntervalNanoseconds: Int64 = 300_000_000
+
+    init(bytesPerSecond: Double) {
+        self.bytesPerSecond = bytesPerSecond
+        window = Mutex(Window(start: Self.now()))
+    }
+
+    var isUnlimited: Bool { bytesPerSecond >= Double.greatestFiniteMagnitude }
+
+    /// Counts `bytes` and sleeps if they put the rate over the limit.
+    func account(_ bytes: Int) {
+        guard !isUnlimited else { return }
+        let sleepNanoseconds: Int64 = window.withLock { window in
+            window.bytes += Double(bytes)
+            let now = Self.now()
+            let elapsed = now - window.start
+            guard elapsed >= Self.checkIntervalNanoseconds else { return 0 }
+            let needed = Int64(min(window.bytes / bytesPerSecond * 1e9, 3.6e12))
+            let sleep = max(0, needed - elapsed)
+            // The next window starts once this one's sleep is over.
+            window = Window(start: now + sleep)
+            return sleep
+        }
+        guard sleepNanoseconds > 0 else { return }
+        var request = timespec(tv_sec: Int(sleepNanoseconds / 1_000_000_000), tv_nsec: Int(sleepNanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+    }
+
+    private static func now() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+}
