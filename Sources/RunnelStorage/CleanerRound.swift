@@ -11,8 +11,8 @@ import RunnelProtocol
 /// batch the first time a round keeps a tombstone of it. What stays whatever its records: the
 /// last batch of each live producer and the first batch of each leader epoch (emptied if no
 /// record is left: 61 bytes keeping the producer's sequence and the epoch history rebuildable
-/// from the segments), the last batch of each group (it marks where the group's swap ends, see
-/// SegmentSwap) and control batches. Offsets, timestamps and headers of kept records never
+/// from the segments) and control batches. A group whose records all go becomes an empty
+/// segment, which reads skip (as Kafka's). Offsets, timestamps and headers of kept records never
 /// change, and nothing at or past the first uncleanable offset is read for removal.
 ///
 /// Runs on a cleaner thread with no lock held except for the snapshot and the swap (see
@@ -115,14 +115,13 @@ struct CleanerRound {
         let output = try LogSegment(directory: directory, baseOffset: base, config: config, recover: false, fileSuffix: SegmentSwap.cleanedSuffix)
         var swapped = false
         defer { if !swapped { Self.removeCleanedFiles(directory: directory, baseOffset: base) } }
-        let groupEnd = group[group.count - 1].nextOffset
         let horizon = now > Int64.max - snapshot.config.deleteRetentionMs ? Int64.max : now + snapshot.config.deleteRetentionMs
         for segment in group {
             var read = 0
             defer { stats.bytesRead += read }
             let completed = try scan(segment, bytesRead: &read) { batch in
                 let header = batch.header
-                let keepsItsPlace = header.attributes.isControl || header.lastOffset + 1 == groupEnd
+                let keepsItsPlace = header.attributes.isControl
                     || (header.producerId >= 0 && snapshot.producerBatchEnds.contains(header.lastOffset))
                     || snapshot.epochStarts.contains(header.baseOffset)
                 let result: RecordBatch.FilterResult = header.attributes.isControl
@@ -142,7 +141,6 @@ struct CleanerRound {
             }
             guard completed != nil else { return false }
         }
-        guard output.size > 0 else { return true }
         try output.becomeInactive()
         try output.sync()
         guard try log.replaceWithCleaned(group.map(\.segment), by: output, generation: snapshot.generation, failpoint: failpoint) else {

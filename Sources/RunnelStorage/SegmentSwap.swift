@@ -8,8 +8,10 @@
 /// live name. So on disk, at any instant:
 /// - a `.cleaned` file is an unfinished copy: deleted, the old segments stay;
 /// - a `<b>.log.swap` is a committed copy: it replaces every live segment whose base offset
-///   lies in [b, end of the swap's last batch) — the cleaner keeps the last batch of a group,
-///   so that is exactly S1…Sk — and is recovered (validated, indexes rebuilt) as it goes live;
+///   lies in [b, end of the swap's last batch) and is recovered (validated, indexes rebuilt) as
+///   it goes live. When the cleaner dropped the group's last records, segments of the group
+///   past that end stay as they were: each segment is then either cleaned or not, its offsets
+///   never overlap the swap's, and nothing is lost;
 /// - index `.swap` files are derived data and are deleted (the indexes are rebuilt).
 enum SegmentSwap {
     static let cleanedSuffix = ".cleaned"

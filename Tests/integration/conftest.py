@@ -25,8 +25,10 @@ def free_port():
 class BrokerProcess:
     """One broker process on a private data directory and a free port."""
 
-    def __init__(self, data_dir, port=None, extra_args=(), wrapper=()):
+    def __init__(self, data_dir, port=None, extra_args=(), wrapper=(), env=None):
         self.data_dir = data_dir
+        # Extra environment variables (RUNNEL_FAILPOINT for crash tests).
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         # A command the broker runs under (strace ...); signals still go to the broker itself.
@@ -42,7 +44,7 @@ class BrokerProcess:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [*self.wrapper, RUNNEL, "broker", "--data-dir", self.data_dir, "--listen", self.bootstrap, *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
