@@ -1,9 +1,19 @@
-/// The records the group coordinator writes to `__consumer_offsets` and replays at load.
+/// The records the group coordinator writes to `__consumer_offsets` and replays at load, in
+/// Kafka's own format, so tools that read the topic directly (lag checkers, the console
+/// consumer's offsets formatter) understand it:
 ///
-/// Key: int16 type (1 = offset commit), then the group, topic and partition. Value: the
-/// committed offset, leader epoch, metadata and commit time; a null value (tombstone) removes
-/// it (OffsetDelete, DeleteGroups, expiry). Encoded big-endian by hand: the coordinator is pure
-/// and imports no byte-buffer library.
+/// - offset commit: key `OffsetCommitKey` (int16 record type 1, group, topic, partition), value
+///   `OffsetCommitValue` version 3 (offset, leader epoch, metadata, commit timestamp);
+/// - classic group: key `GroupMetadataKey` (type 2, group), value `GroupMetadataValue` version 3.
+///
+/// Strings are int16-length UTF-8, bytes int32-length, all big-endian (Kafka's non-flexible
+/// encoding). A null value (tombstone) removes the key (OffsetDelete, DeleteGroups, expiry);
+/// the topic is compacted, so only each key's last record stays. Encoded by hand: the
+/// coordinator is pure and imports no byte-buffer library.
+///
+/// Before this format Runnel wrote its own (int32-length strings, no value version); such
+/// records still decode (`Decoded.isLegacy`, see CoordinatorRecord+Legacy) so older data
+/// directories load, and the broker rewrites them in this format.
 public enum CoordinatorRecord: Sendable, Equatable {
     case offsetCommit(groupId: String, partition: GroupTopicPartition, value: OffsetAndMetadata?)
     /// A classic group's generation, protocol, leader and members, written when a rebalance
@@ -12,79 +22,146 @@ public enum CoordinatorRecord: Sendable, Equatable {
 
     static let offsetCommitType: Int16 = 1
     static let groupMetadataType: Int16 = 2
+    static let offsetCommitValueVersion: Int16 = 3
+    static let groupMetadataValueVersion: Int16 = 3
 
     public var key: [UInt8] {
+        var writer = ByteWriter()
         switch self {
         case .offsetCommit(let groupId, let partition, _):
-            var writer = ByteWriter()
             writer.write(Self.offsetCommitType)
-            writer.write(groupId)
-            writer.write(partition.topic)
+            writer.writeKafkaString(groupId)
+            writer.writeKafkaString(partition.topic)
             writer.write(partition.partition)
-            return writer.bytes
         case .groupMetadata(let groupId, _):
-            var writer = ByteWriter()
             writer.write(Self.groupMetadataType)
-            writer.write(groupId)
-            return writer.bytes
+            writer.writeKafkaString(groupId)
         }
+        return writer.bytes
     }
 
     public var value: [UInt8]? {
+        var writer = ByteWriter()
         switch self {
         case .offsetCommit(_, _, let value):
             guard let value else { return nil }
-            var writer = ByteWriter()
+            writer.write(Self.offsetCommitValueVersion)
             writer.write(value.offset)
             writer.write(value.leaderEpoch)
-            writer.write(value.metadata ?? "")
+            writer.writeKafkaString(value.metadata ?? "")
             writer.write(value.commitTimestamp)
-            return writer.bytes
         case .groupMetadata(_, let value):
             guard let value else { return nil }
-            var writer = ByteWriter()
-            writer.write(value.protocolType)
+            writer.write(Self.groupMetadataValueVersion)
+            writer.writeKafkaString(value.protocolType)
             writer.write(value.generationId)
-            writer.write(value.protocolName)
-            writer.write(value.leaderId)
+            writer.writeKafkaString(value.protocolName)
+            writer.writeKafkaString(value.leaderId)
+            writer.write(Int64(-1))  // currentStateTimestamp: not kept (Kafka's default)
             writer.write(Int32(value.members.count))
             for member in value.members {
-                writer.write(member.memberId)
-                writer.write(member.groupInstanceId ?? "")
-                writer.write(member.clientId)
-                writer.write(member.clientHost)
-                writer.write(member.sessionTimeoutMs)
+                writer.writeKafkaString(member.memberId)
+                writer.writeNullableKafkaString(member.groupInstanceId)
+                writer.writeKafkaString(member.clientId)
+                writer.writeKafkaString(member.clientHost)
                 writer.write(member.rebalanceTimeoutMs)
+                writer.write(member.sessionTimeoutMs)
                 writer.write(member.subscription)
                 writer.write(member.assignment)
             }
-            return writer.bytes
         }
+        return writer.bytes
     }
 
-    /// Decodes a stored record; nil for a record of a type this version does not know.
+    /// A stored record and which format it was in.
+    public struct Decoded: Sendable, Equatable {
+        public var record: CoordinatorRecord
+        /// Written in Runnel's format from before `__consumer_offsets` used Kafka's.
+        public var isLegacy: Bool
+    }
+
+    /// Decodes a stored record; nil for a record of a type or version this broker does not know.
+    /// The key tells the format: a Kafka key never reads as a whole legacy one and the reverse
+    /// (their string lengths are 2 and 4 bytes), and the value is in the key's format.
+    public static func decode(key: [UInt8], value: [UInt8]?) -> Decoded? {
+        if let record = decodeKafka(key: key, value: value) { return Decoded(record: record, isLegacy: false) }
+        if let record = decodeLegacy(key: key, value: value) { return Decoded(record: record, isLegacy: true) }
+        return nil
+    }
+
     public init?(key: [UInt8], value: [UInt8]?) {
+        guard let decoded = Self.decode(key: key, value: value) else { return nil }
+        self = decoded.record
+    }
+
+    private static func decodeKafka(key: [UInt8], value: [UInt8]?) -> CoordinatorRecord? {
         var reader = ByteReader(key)
-        guard let type: Int16 = reader.read(), let groupId = reader.readString() else { return nil }
-        if type == Self.groupMetadataType {
-            guard let value else {
-                self = .groupMetadata(groupId: groupId, value: nil)
-                return
+        guard let type: Int16 = reader.read(), let groupId = reader.readKafkaString() else { return nil }
+        switch type {
+        // Key versions 0 and 1 are both offset commits (Kafka's OffsetCommitKey).
+        case 0, Self.offsetCommitType:
+            guard let topic = reader.readKafkaString(), let partition: Int32 = reader.read(), reader.isAtEnd else { return nil }
+            let partitionKey = GroupTopicPartition(topic: topic, partition: partition)
+            guard let value else { return .offsetCommit(groupId: groupId, partition: partitionKey, value: nil) }
+            guard let offset = OffsetAndMetadata(kafkaValue: value) else { return nil }
+            return .offsetCommit(groupId: groupId, partition: partitionKey, value: offset)
+        case Self.groupMetadataType:
+            guard reader.isAtEnd else { return nil }
+            guard let value else { return .groupMetadata(groupId: groupId, value: nil) }
+            guard let decoded = GroupMetadataValue(kafkaValue: value) else { return nil }
+            return .groupMetadata(groupId: groupId, value: decoded)
+        default:
+            return nil
+        }
+    }
+}
+
+extension OffsetAndMetadata {
+    /// `OffsetCommitValue` versions 0-3 (Kafka's non-flexible ones).
+    init?(kafkaValue bytes: [UInt8]) {
+        var reader = ByteReader(bytes)
+        guard let version: Int16 = reader.read(), (0...3).contains(version), let offset: Int64 = reader.read() else { return nil }
+        var epoch: Int32 = -1
+        if version >= 3 {
+            guard let read: Int32 = reader.read() else { return nil }
+            epoch = read
+        }
+        guard let metadata = reader.readKafkaString(), let timestamp: Int64 = reader.read() else { return nil }
+        if version == 1 { guard let _: Int64 = reader.read() else { return nil } }  // expireTimestamp
+        guard reader.isAtEnd else { return nil }
+        self.init(offset: offset, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp)
+    }
+}
+
+extension GroupMetadataValue {
+    /// `GroupMetadataValue` versions 0-3 (Kafka's non-flexible ones).
+    init?(kafkaValue bytes: [UInt8]) {
+        var reader = ByteReader(bytes)
+        guard let version: Int16 = reader.read(), (0...3).contains(version), let type = reader.readKafkaString(),
+              let generation: Int32 = reader.read(), let name = reader.readNullableKafkaString(),
+              let leader = reader.readNullableKafkaString()
+        else { return nil }
+        if version >= 2 { guard let _: Int64 = reader.read() else { return nil } }  // currentStateTimestamp
+        guard let count: Int32 = reader.read(), count >= 0, Int(count) <= bytes.count else { return nil }
+        var members: [Member] = []
+        for _ in 0..<count {
+            guard let id = reader.readKafkaString() else { return nil }
+            var instance: String?? = .some(nil)
+            if version >= 3 { instance = reader.readNullableKafkaString() }
+            guard let instance, let client = reader.readKafkaString(), let host = reader.readKafkaString() else { return nil }
+            var rebalance: Int32?
+            if version >= 1 {
+                guard let read: Int32 = reader.read() else { return nil }
+                rebalance = read
             }
-            guard let decoded = GroupMetadataValue(value) else { return nil }
-            self = .groupMetadata(groupId: groupId, value: decoded)
-            return
+            guard let session: Int32 = reader.read() else { return nil }
+            guard let subscription = reader.readBytes(), let assignment = reader.readBytes() else { return nil }
+            members.append(Member(
+                memberId: id, groupInstanceId: instance, clientId: client, clientHost: host, sessionTimeoutMs: session,
+                rebalanceTimeoutMs: rebalance ?? session, subscription: subscription, assignment: assignment))
         }
-        guard type == Self.offsetCommitType, let topic = reader.readString(), let partition: Int32 = reader.read() else { return nil }
-        var offset: OffsetAndMetadata?
-        if let value {
-            var valueReader = ByteReader(value)
-            guard let committed: Int64 = valueReader.read(), let epoch: Int32 = valueReader.read(),
-                  let metadata = valueReader.readString(), let timestamp: Int64 = valueReader.read()
-            else { return nil }
-            offset = OffsetAndMetadata(offset: committed, leaderEpoch: epoch, metadata: metadata, commitTimestamp: timestamp)
-        }
-        self = .offsetCommit(groupId: groupId, partition: GroupTopicPartition(topic: topic, partition: partition), value: offset)
+        guard reader.isAtEnd else { return nil }
+        self.init(protocolType: type, generationId: generation, protocolName: name ?? "", leaderId: leader ?? "", members: members)
     }
 }
 
@@ -142,69 +219,5 @@ public struct GroupMetadataValue: Sendable, Equatable {
         self.protocolName = protocolName
         self.leaderId = leaderId
         self.members = members
-    }
-
-    init?(_ bytes: [UInt8]) {
-        var reader = ByteReader(bytes)
-        guard let type = reader.readString(), let generation: Int32 = reader.read(), let name = reader.readString(),
-              let leader = reader.readString(), let count: Int32 = reader.read(), count >= 0, Int(count) <= bytes.count
-        else { return nil }
-        var members: [Member] = []
-        for _ in 0..<count {
-            guard let id = reader.readString(), let instance = reader.readString(), let client = reader.readString(),
-                  let host = reader.readString(), let session: Int32 = reader.read(), let rebalance: Int32 = reader.read(),
-                  let subscription = reader.readBytes(), let assignment = reader.readBytes()
-            else { return nil }
-            members.append(Member(
-                memberId: id, groupInstanceId: instance.isEmpty ? nil : instance, clientId: client, clientHost: host,
-                sessionTimeoutMs: session, rebalanceTimeoutMs: rebalance, subscription: subscription, assignment: assignment))
-        }
-        self.init(protocolType: type, generationId: generation, protocolName: name, leaderId: leader, members: members)
-    }
-}
-
-struct ByteWriter {
-    var bytes: [UInt8] = []
-
-    mutating func write<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func write(_ string: String) {
-        write(Int32(string.utf8.count))
-        bytes.append(contentsOf: string.utf8)
-    }
-
-    mutating func write(_ data: [UInt8]) {
-        write(Int32(data.count))
-        bytes.append(contentsOf: data)
-    }
-}
-
-struct ByteReader {
-    let bytes: [UInt8]
-    var position = 0
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func read<T: FixedWidthInteger>() -> T? {
-        let size = MemoryLayout<T>.size
-        guard bytes.count - position >= size else { return nil }
-        var value: T = 0
-        for byte in bytes[position..<(position + size)] { value = value << 8 | T(byte) }
-        position += size
-        return value
-    }
-
-    mutating func readBytes() -> [UInt8]? {
-        guard let length: Int32 = read(), length >= 0, bytes.count - position >= Int(length) else { return nil }
-        defer { position += Int(length) }
-        return Array(bytes[position..<(position + Int(length))])
-    }
-
-    mutating func readString() -> String? {
-        guard let length: Int32 = read(), length >= 0, bytes.count - position >= Int(length) else { return nil }
-        defer { position += Int(length) }
-        return String(decoding: bytes[position..<(position + Int(length))], as: UTF8.self)
     }
 }

@@ -529,49 +529,6 @@ def test_kafka_python_group_commits_and_resumes(broker):
         third.close()
 
 
-def _java_hash(text):
-    """Java's String.hashCode, which places a group in __consumer_offsets."""
-    data = text.encode("utf-16-be")
-    h = 0
-    for i in range(0, len(data), 2):
-        h = (31 * h + int.from_bytes(data[i:i + 2], "big")) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def test_offsets_topic_stays_small_and_offsets_survive_it(workdir):
-    """Thousands of commits to one group: the coordinator snapshots its live offsets and moves
-    the log start of its __consumer_offsets partition, and the latest commit survives a crash."""
-    from confluent_kafka import Consumer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
-    from conftest import BrokerProcess
-
-    broker = BrokerProcess(os.path.join(workdir, "data"),
-                           extra_args=["--override", "offsets.retention.check.interval.ms=200"]).start()
-    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    admin.create_topics([NewTopic("compacted", num_partitions=1, replication_factor=1)])["compacted"].result(10)
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "chatty", "enable.auto.commit": False})
-    for offset in range(1, 2501):
-        consumer.commit(offsets=[TopicPartition("compacted", 0, offset)], asynchronous=False)
-    partition = (_java_hash("chatty") & 0x7FFFFFFF) % 50
-    # Bounded by the live offsets plus the coordinator's snapshot slack (1000 records), not by
-    # the 2500 commits: within a few snapshot passes (every 200 ms here) the bound holds.
-    deadline = time.time() + 20
-    low, high = 0, 0
-    while time.time() < deadline:
-        low, high = consumer.get_watermark_offsets(TopicPartition("__consumer_offsets", partition), timeout=5)
-        if low > 0 and high - low <= 1001 + 1:
-            break
-        time.sleep(0.2)
-    assert low > 0 and high - low <= 1001 + 1, (low, high)
-    consumer.close()
-    broker.kill()
-    broker = BrokerProcess(broker.data_dir, port=broker.port).start()
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "chatty", "enable.auto.commit": False})
-    assert consumer.committed([TopicPartition("compacted", 0)], timeout=10)[0].offset == 2500
-    consumer.close()
-    assert broker.stop() == 0
-
-
 def test_kip848_consumer_protocol_splits_partitions_without_duplicates(workdir):
     """librdkafka's group.protocol=consumer (KIP-848): the broker assigns, a second member gets
     half the partitions once the first has given them up, and no message is processed twice."""

@@ -50,7 +50,7 @@ extension HandlerContext {
         do {
             _ = try await topics.create(
                 name: GroupCoordinatorRuntime.offsetsTopic, partitions: config.offsetsTopicNumPartitions,
-                replicationFactor: groups.replicationFactor, configs: ["retention.ms": "-1"], isInternal: true)
+                replicationFactor: groups.replicationFactor, configs: GroupCoordinatorRuntime.offsetsTopicConfigs, isInternal: true)
             logger.info("created \(GroupCoordinatorRuntime.offsetsTopic) with \(config.offsetsTopicNumPartitions) partitions")
         } catch let error as ClusterMetadataError where error.code == .topicAlreadyExists {
         } catch {

@@ -69,7 +69,7 @@ public struct BrokerConfig: Sendable, Equatable {
     /// KIP-848 consumer-protocol members: session timeout and the heartbeat interval they are told.
     public var groupConsumerSessionTimeoutMs: Int64 = 45_000
     public var groupConsumerHeartbeatIntervalMs: Int64 = 5_000
-    /// How often expired offsets are removed and `__consumer_offsets` partitions snapshotted.
+    /// How often committed offsets past `offsets.retention.minutes` are removed (tombstones).
     public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
     /// Idempotent-producer state of a producer whose latest batch is this old is dropped
     /// (Kafka's default: one day); how often that is checked.

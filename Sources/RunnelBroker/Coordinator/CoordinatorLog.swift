@@ -3,21 +3,17 @@ import RunnelCoordinator
 import RunnelProtocol
 import RunnelStorage
 
-/// Writes the group coordinator's records to `__consumer_offsets`, one append at a time, and
-/// keeps each partition small: once a partition holds many more records than live offsets, a
-/// snapshot of the live ones is appended and the log start moves up to it, so the old records
-/// go at the next retention pass and a restart replays only the snapshot and what followed.
+/// Writes the group coordinator's records to `__consumer_offsets`, one append at a time. The
+/// topic is compacted: the log cleaner keeps each partition down to the last record of every
+/// key. `rewrite` serves the one-time migration of records in Runnel's older format.
 ///
-/// An actor, so appends and snapshots are ordered: each append and the state change it makes
+/// An actor, so appends and rewrites are ordered: each append and the state change it makes
 /// happen together, synchronously, inside it — the state always matches the log's order, and a
-/// snapshot never misses an appended record. Only the wait for durability (flush.messages=1)
+/// rewrite never misses an appended record. Only the wait for durability (flush.messages=1)
 /// happens after, before the caller answers its client.
 actor CoordinatorLog {
     private let replicas: ReplicaManager
     private let logger: Logger
-    private var appendedSinceSnapshot: [Int32: Int] = [:]
-    /// A snapshot is due once a partition has this many records beyond its live ones.
-    static let snapshotSlack = 1000
 
     init(replicas: ReplicaManager, logger: Logger) {
         self.replicas = replicas
@@ -31,7 +27,6 @@ actor CoordinatorLog {
         switch append(records, to: partition, now: now) {
         case .appended(let result, _, let replicated):
             apply(records)
-            appendedSinceSnapshot[partition, default: 0] += records.count
             return await waitUntilAcknowledged(partition: partition, nextOffset: result.nextOffset, replicated: replicated)
         case .failed(let code, let message):
             logger.error("writing to \(GroupCoordinatorRuntime.offsetsTopic)-\(partition) failed: \(message)")
@@ -39,12 +34,11 @@ actor CoordinatorLog {
         }
     }
 
-    /// Snapshots a partition when it has grown well past its live records. `live` gives the
-    /// current records of the groups the partition holds.
-    func compactIfDue(partition: Int32, now: Int64, live: @Sendable () -> [CoordinatorRecord]) async {
+    /// Appends `live()` (the current records of the groups the partition holds, encoded in
+    /// Kafka's format) and moves the log start up to them, so everything before goes with the
+    /// old segments. A crash in between leaves both, which replay in order to the same state.
+    func rewrite(partition: Int32, now: Int64, live: @Sendable () -> [CoordinatorRecord]) async {
         let records = live()
-        guard appendedSinceSnapshot[partition, default: 0] > records.count + Self.snapshotSlack else { return }
-        appendedSinceSnapshot[partition] = 0
         let topicPartition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: partition)
         var snapshotStart: Int64?
         for chunk in stride(from: 0, to: max(records.count, 1), by: 1000).map({ Array(records[$0..<min($0 + 1000, records.count)]) }) {
@@ -56,7 +50,7 @@ actor CoordinatorLog {
         let start = snapshotStart ?? log.offsets.logEndOffset
         do {
             try log.deleteRecords(before: start)
-            logger.info("snapshotted \(records.count) live records of \(topicPartition); log start is now \(start)")
+            logger.info("rewrote \(records.count) live records of \(topicPartition) in Kafka's format; log start is now \(start)")
         } catch {
             logger.error("moving the log start of \(topicPartition) failed: \(error)")
         }

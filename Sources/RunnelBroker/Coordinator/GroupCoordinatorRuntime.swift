@@ -12,6 +12,8 @@ import Synchronization
 /// once its records are in the log. At start-up it replays that topic to rebuild the offsets.
 final class GroupCoordinatorRuntime: Sendable {
     static let offsetsTopic = "__consumer_offsets"
+    /// Kafka's settings for the topic: compacted, 100 MiB segments (`offsets.topic.segment.bytes`).
+    static let offsetsTopicConfigs = ["cleanup.policy": "compact", "segment.bytes": "104857600"]
 
     private enum Parked {
         case join(CheckedContinuation<GroupCoordinator.JoinResult, Never>)
@@ -62,8 +64,15 @@ final class GroupCoordinatorRuntime: Sendable {
     func start(topics: TopicLifecycle, metadata: MetadataView, createTopic: Bool) async throws {
         if metadata.topic(named: Self.offsetsTopic) == nil, createTopic {
             _ = try await topics.create(
-                name: Self.offsetsTopic, partitions: configuredPartitionCount, replicationFactor: replicationFactor, configs: ["retention.ms": "-1"],
-                isInternal: true)
+                name: Self.offsetsTopic, partitions: configuredPartitionCount, replicationFactor: replicationFactor,
+                configs: Self.offsetsTopicConfigs, isInternal: true)
+        } else if let topic = metadata.topic(named: Self.offsetsTopic), topic.configs["cleanup.policy"] != "compact" {
+            // Created before `__consumer_offsets` was compacted: it becomes so now.
+            var configs = topic.configs
+            configs.removeValue(forKey: "retention.ms")
+            configs.merge(Self.offsetsTopicConfigs) { _, new in new }
+            try await topics.setConfigs(topic: Self.offsetsTopic, to: configs, validateOnly: false)
+            logger.info("\(Self.offsetsTopic) is now a compacted topic (cleanup.policy=compact)")
         }
         let task = Task { [weak self] in
             var lastExpiry = self?.clock() ?? 0
@@ -79,7 +88,6 @@ final class GroupCoordinatorRuntime: Sendable {
                 if now - lastExpiry >= self.maintenanceIntervalMs {
                     lastExpiry = now
                     await self.expireOffsets(now: now)
-                    await self.compact(now: now)
                 }
             }
         }
@@ -124,6 +132,7 @@ final class GroupCoordinatorRuntime: Sendable {
     private func load(_ index: Int32) throws -> Int {
         guard let log = replicas.partition(TopicPartition(topic: Self.offsetsTopic, partition: index))?.log else { return 0 }
         var replayed = 0
+        var legacy = 0
         let loadTime = clock()
         var offset = log.offsets.logStartOffset
         while let slice = try log.read(from: offset, maxBytes: 1 << 20) {
@@ -131,15 +140,20 @@ final class GroupCoordinatorRuntime: Sendable {
                 let batch = try RecordBatch(validating: bytes)
                 for record in try batch.records() where record.offset >= offset {
                     guard let key = record.key,
-                          let decoded = CoordinatorRecord(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
+                          let decoded = CoordinatorRecord.decode(key: Array(key.readableBytesView), value: record.value.map { Array($0.readableBytesView) })
                     else { continue }
-                    state.withLock { $0.replay(decoded, loadingAt: loadTime) }
+                    state.withLock { $0.replay(decoded.record, loadingAt: loadTime) }
                     replayed += 1
+                    if decoded.isLegacy { legacy += 1 }
                 }
             }
             offset = slice.nextOffset
         }
         loaded.withLock { _ = $0.insert(index) }
+        if legacy > 0 {
+            logger.info("\(Self.offsetsTopic)-\(index) holds \(legacy) records in Runnel's older format; rewriting its groups in Kafka's")
+            Task { await migrateLegacyRecords(partition: index) }
+        }
         return replayed
     }
 
@@ -279,19 +293,21 @@ final class GroupCoordinatorRuntime: Sendable {
         }
     }
 
-    /// Snapshots the `__consumer_offsets` partitions that have grown past their live offsets.
-    private func compact(now: Int64) async {
-        for partition in 0..<partitionCount {
-            await log.compactIfDue(partition: partition, now: now) { [self] in
-                state.withLock { coordinator in
-                    let offsets = coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in
-                        coordinator.commitRecords(groupId: groupId, offsets: coordinator.offsets[groupId] ?? [:])
-                    }
-                    let groups = coordinator.groups.keys.filter { self.partition(for: $0) == partition }.sorted()
-                        .compactMap { coordinator.groupMetadataRecord($0) }
-                    return offsets + groups
+    /// Rewrites a partition that held records in Runnel's legacy format: its live state is
+    /// appended in Kafka's format and the log start moves past everything before it, so the
+    /// legacy records (whose keys the cleaner cannot match with the new ones) go with the old
+    /// segments. Runs once per partition after a load found legacy records.
+    private func migrateLegacyRecords(partition: Int32) async {
+        let live: @Sendable () -> [CoordinatorRecord] = { [self] in
+            state.withLock { coordinator in
+                let offsets = coordinator.offsets.keys.filter { self.partition(for: $0) == partition }.sorted().flatMap { groupId in
+                    coordinator.commitRecords(groupId: groupId, offsets: coordinator.offsets[groupId] ?? [:])
                 }
+                let groups = coordinator.groups.keys.filter { self.partition(for: $0) == partition }.sorted()
+                    .compactMap { coordinator.groupMetadataRecord($0) }
+                return offsets + groups
             }
         }
+        await log.rewrite(partition: partition, now: clock(), live: live)
     }
 }

@@ -272,7 +272,7 @@ final class ReplicaFetcher: Sendable {
         let log = partition.log
         if data.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue, data.logStartOffset > offset {
             // The leader's log starts past this one's end (retention, DeleteRecords, a
-            // snapshotted __consumer_offsets): nothing before its start can be had; start there
+            // __consumer_offsets rewritten from Runnel's older format): nothing before its start can be had; start there
             // (Kafka's handleOffsetOutOfRange → truncateFullyAndStartAt).
             let restarted = partition.whileFollowing(leaderId, epoch: followed.target.leaderEpoch) {
                 Result { () throws(StorageError) in try log.truncateFully(startingAt: data.logStartOffset) }
