@@ -45,12 +45,19 @@ public struct RecordBatchError: Error, Hashable, Sendable, CustomStringConvertib
     public let detail: String
     /// The position in its batch of the record at fault, when one record is (Produce v8+
     /// reports it as `record_errors.batch_index`).
-    public let recordIndex: Int?
+    public var recordIndex: Int? { recordIndexes.first }
+    /// Every record at fault, in order, where the check goes on past the first (keyless records
+    /// on a compacted topic: Kafka lists each, and librdkafka fails exactly those).
+    public let recordIndexes: [Int]
 
     public init(_ code: Code, _ detail: String, recordIndex: Int? = nil) {
+        self.init(code, detail, recordIndexes: recordIndex.map { [$0] } ?? [])
+    }
+
+    public init(_ code: Code, _ detail: String, recordIndexes: [Int]) {
         self.code = code
         self.detail = detail
-        self.recordIndex = recordIndex
+        self.recordIndexes = recordIndexes
     }
 
     public var description: String {

@@ -50,6 +50,7 @@ extension RecordBatch {
             Result { () throws(RecordBatchError) -> Int64 in
                 var walker = RecordSectionWalker(raw)
                 var maxTimestamp: Int64 = -1
+                var keyless: [Int] = []
                 for expected in 0..<count {
                     guard let record = try walker.next() else {
                         throw RecordBatchError(.invalidRecordCount, "the records section holds \(expected) records, recordsCount says \(count)")
@@ -58,9 +59,7 @@ extension RecordBatch {
                         throw RecordBatchError(
                             .invalidOffsetDelta, "offset delta \(record.offsetDelta) where \(expected) was expected", recordIndex: expected)
                     }
-                    if requireKeys, record.key == nil {
-                        throw RecordBatchError(.missingKey, "a compacted topic cannot accept a record without a key", recordIndex: expected)
-                    }
+                    if requireKeys, record.key == nil { keyless.append(expected) }
                     let (timestamp, overflow) = baseTimestamp.addingReportingOverflow(record.timestampDelta)
                     guard !overflow else {
                         throw RecordBatchError(
@@ -72,6 +71,9 @@ extension RecordBatch {
                 guard walker.isAtEnd else {
                     throw RecordBatchError(
                         .invalidRecordCount, "\(raw.count - walker.position) bytes follow the last of \(count) records")
+                }
+                guard keyless.isEmpty else {
+                    throw RecordBatchError(.missingKey, "a compacted topic cannot accept a record without a key", recordIndexes: keyless)
                 }
                 return maxTimestamp
             }

@@ -132,6 +132,19 @@ import Testing
         }
     }
 
+    @Test func aCompactedTopicNamesEveryRecordWithoutAKey() throws {
+        var builder = RecordBatchBuilder()
+        for index in 0..<5 { builder.append(key: index % 2 == 0 ? nil : Array("k\(index)".utf8), value: [1], timestamp: 1) }
+        let batch = try RecordBatch(validating: builder.build())
+        #expect(throws: Never.self) { try batch.validateRecords(limits: Self.limits) }
+        do {
+            _ = try batch.validateRecords(limits: Self.limits, requireKeys: true)
+            Issue.record("keyless records were accepted")
+        } catch {
+            #expect(error.code == .missingKey && error.recordIndexes == [0, 2, 4] && error.kafkaErrorCode == .invalidRecord)
+        }
+    }
+
     @Test func aBadRecordAfterGoodOnesIsNamedByItsIndex() throws {
         let section = Self.record(offsetDelta: 0) + Self.record(offsetDelta: 1) + Self.record(offsetDelta: 2, length: Self.varint(1_000_000))
         let error = Self.failure(try Self.batch(section: section, count: 3))

@@ -180,6 +180,15 @@ def test_keyless_records_configs_and_switching_policies(broker):
     acked = []
     produce(broker.bootstrap, "keys-only", [(None, b"no key")], acked, errors)
     assert acked == [] and errors == [KafkaError.INVALID_RECORD]
+    # In one batch, Kafka names each keyless record (KIP-467): librdkafka fails exactly those
+    # with INVALID_RECORD and the batch's other records with _INVALID_DIFFERENT_RECORD.
+    mixed_errors = []
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 100})
+    for index in range(10):
+        producer.produce("keys-only", key=None if index % 5 == 0 else b"k%d" % index, value=b"v",
+                         on_delivery=lambda error, message: mixed_errors.append(error.code() if error else None))
+    producer.flush(10)
+    assert sorted(mixed_errors, key=str) == sorted([KafkaError.INVALID_RECORD] * 2 + [KafkaError._INVALID_DIFFERENT_RECORD] * 8, key=str)
     # A topic switched from delete to compact refuses keyless records from then on.
     admin.create_topics([NewTopic("switching", num_partitions=1, replication_factor=1)])["switching"].result(10)
     produce(broker.bootstrap, "switching", [(None, b"before")], acked, errors)
@@ -276,3 +285,103 @@ def test_cleaning_many_keys_stays_within_the_dedupe_buffer(workdir):
         assert growth_mib < 32
     finally:
         assert broker.stop() == 0
+
+
+def records_in_files(partition_dir):
+    """(offset, key, value) of every record in a partition directory's segments, read from the
+    files (uncompressed batches, as the tests' producers write them)."""
+    def varint(data, position):
+        shift = result = 0
+        while True:
+            byte = data[position]
+            position += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return (result >> 1) ^ -(result & 1), position
+
+    records = []
+    for name in sorted(n for n in os.listdir(partition_dir) if n.endswith(".log")):
+        with open(os.path.join(partition_dir, name), "rb") as f:
+            data = f.read()
+        position = 0
+        while position + 61 <= len(data):
+            base, length = int.from_bytes(data[position:position + 8], "big", signed=True), int.from_bytes(data[position + 8:position + 12], "big")
+            attributes = int.from_bytes(data[position + 21:position + 23], "big")
+            count = int.from_bytes(data[position + 57:position + 61], "big")
+            assert attributes & 0x07 == 0, "compressed batch"
+            cursor = position + 61
+            for _ in range(count):
+                _, cursor = varint(data, cursor)  # record length
+                cursor += 1  # attributes
+                _, cursor = varint(data, cursor)  # timestamp delta
+                delta, cursor = varint(data, cursor)
+                key_length, cursor = varint(data, cursor)
+                key = data[cursor:cursor + key_length] if key_length >= 0 else None
+                cursor += max(key_length, 0)
+                value_length, cursor = varint(data, cursor)
+                value = data[cursor:cursor + value_length] if value_length >= 0 else None
+                cursor += max(value_length, 0)
+                headers, cursor = varint(data, cursor)
+                assert headers == 0
+                records.append((base + delta, key, value))
+            position += 12 + length
+    return records
+
+
+def test_replicas_of_a_compacted_topic_agree_through_a_leader_kill_and_a_lagging_follower(workdir, etcd):
+    """RF 3, acks=all, idempotent: a follower is down while the leader cleans and catches up
+    through the cleaned section, then the leader is SIGKILLed and comes back; every replica ends with the same last value for every
+    key (their files differ: each cleans on its own), and every acknowledged key's last value
+    is served."""
+    from cluster import Cluster
+    from test_replication import in_sync, leader_of
+
+    cluster = Cluster(workdir, etcd, count=3, extra_args=[
+        *CLEANER_ARGS, "--override", "replica.lag.time.max.ms=2000", "--override", "replica.fetch.backoff.ms=200"]).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("table", 1, 3, config={**COMPACTED, "min.insync.replicas": "2"})])["table"].result(20)
+        in_sync(cluster, "table", 1)
+        leader = leader_of(cluster, 0, "table")
+        lagging = next(broker_id for broker_id in cluster.brokers if broker_id != leader)
+        cluster.brokers[lagging].kill()
+        acked, errors = [], []
+
+        def load(rounds, start):
+            for version in range(start, start + rounds):
+                produce(cluster.bootstrap, "table", [(b"key-%03d" % key, b"v%03d-%03d" % (version, key) + b"." * 60) for key in range(200)],
+                        acked, errors)
+
+        load(8, 0)
+        deadline = time.time() + 30
+        while time.time() < deadline and "log cleaner: table-0: cleaned" not in cluster.brokers[leader].read_log():
+            load(1, 100)
+        assert "log cleaner: table-0: cleaned" in cluster.brokers[leader].read_log()
+        # The follower catches up through the leader's cleaned section (offsets that skip).
+        cluster.brokers[lagging].start()
+        in_sync(cluster, "table", 1, timeout=60)
+        cluster.brokers[leader].kill()
+        load(6, 200)
+        cluster.brokers[leader].start()
+        in_sync(cluster, "table", 1, timeout=60)
+        time.sleep(0.3)
+        produce(cluster.bootstrap, "table", [(b"filler", b"f")], acked, errors)
+        assert errors == [], errors
+        check_against_acked(read_all(cluster.bootstrap, "table", timeout=60), acked)
+        # Every replica has the whole log; each one's last value per key is the same.
+        deadline = time.time() + 30
+        while True:
+            views = {}
+            for broker_id, broker in cluster.brokers.items():
+                last = {}
+                for offset, key, value in records_in_files(os.path.join(broker.data_dir, "table-0")):
+                    last[key] = (offset, value)
+                views[broker_id] = last
+            if all(view == views[leader] for view in views.values()) or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert all(view == views[leader] for view in views.values())
+        assert {key: value for key, (_, value) in views[leader].items()} == {key: value for key, (value, _) in last_acked(acked).items()}
+    finally:
+        cluster.stop()

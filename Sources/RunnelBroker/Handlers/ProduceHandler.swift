@@ -140,10 +140,8 @@ struct ProduceHandler: APIHandler {
             return nil
         }
         func fail(_ error: RecordBatchError) -> ReplicaManager.PendingAck? {
-            // Produce v8+ names the record at fault (KIP-467); older versions only see the message.
-            if let index = error.recordIndex {
-                response.recordErrors = [.init(batchIndex: Int32(clamping: index), batchIndexErrorMessage: error.detail)]
-            }
+            // Produce v8+ names the records at fault (KIP-467); older versions only see the message.
+            response.recordErrors = error.recordIndexes.map { .init(batchIndex: Int32(clamping: $0), batchIndexErrorMessage: error.detail) }
             return fail(error.kafkaErrorCode, error.description)
         }
         // Exactly one whole batch (Produce v3+).
