@@ -112,6 +112,9 @@ public final class LogCleaner: Sendable {
             try recordCheckpoint(stats.endOffset, for: log)
             log.clearCleanerTruncationMark(ifGeneration: snapshot.generation)
             onEvent(.cleaned(log.topicPartition, summary: Self.summary(stats, range: range, seconds: seconds)))
+        } catch where log.cleaningIsStale(since: snapshot.generation) {
+            // The partition was deleted, truncated or closed under the round (its directory
+            // may be gone): nothing is wrong with it.
         } catch {
             state.withLock { _ = $0.uncleanable.insert(log.topicPartition) }
             onEvent(.failed(log.topicPartition, reason: "\(error)"))

@@ -104,6 +104,21 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    // The log cleaner's key map (24 bytes a key, sized for load 0.9): 1 M distinct 16-byte keys
+    // put, then each looked up again, then 1 M keys it never saw looked up (misses probe longest).
+    let mapKeys = (0..<1_000_000).map { index -> [UInt8] in
+        withUnsafeBytes(of: (UInt64(index), UInt64(index) &* 0x9E37_79B9_7F4A_7C15)) { Array($0) }
+    }
+    let absentKeys = mapKeys.map { $0.reversed() as [UInt8] }
+    Benchmark("offset map: 1 M puts, 1 M hits, 1 M misses at load 0.9 (x 3 M = operations/s)", configuration: .init(maxIterations: 20)) { benchmark in
+        let map = OffsetMap(memoryBytes: 128 * 1024 * 1024, expectedKeys: mapKeys.count)
+        benchmark.startMeasurement()
+        for (offset, key) in mapKeys.enumerated() { key.withUnsafeBytes { _ = map.put($0, offset: Int64(offset)) } }
+        for key in mapKeys { key.withUnsafeBytes { blackHole(map.offset(of: $0)) } }
+        for key in absentKeys { key.withUnsafeBytes { blackHole(map.offset(of: $0)) } }
+        benchmark.stopMeasurement()
+    }
+
     Benchmark("recover a 256 MiB segment after a crash (recoveries/s; x 256 = MB/s)", configuration: .init(maxIterations: 20)) { benchmark in
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
