@@ -203,6 +203,25 @@ def test_keyless_records_configs_and_switching_policies(broker):
     assert configs["cleanup.policy"].value == "compact,delete"
     assert configs["min.cleanable.dirty.ratio"].value == "0.5"
     assert configs["delete.retention.ms"].value == "86400000"
+    # APPEND and SUBTRACT work on the effective list, its default included (as librdkafka's
+    # 0011 test uses them): SUBTRACT compact leaves delete, APPEND compact gives delete,compact.
+    def incremental(operation, name, value):
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "switching", incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=operation)])
+        return admin.incremental_alter_configs([resource])[resource]
+
+    def policy():
+        return list(admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "switching")]).values())[0].result(10)[
+            "cleanup.policy"].value
+
+    incremental(AlterConfigOpType.SUBTRACT, "cleanup.policy", "compact").result(10)
+    assert policy() == "delete"
+    incremental(AlterConfigOpType.DELETE, "cleanup.policy", None).result(10)
+    incremental(AlterConfigOpType.APPEND, "cleanup.policy", "compact").result(10)
+    assert policy() == "delete,compact"
+    with pytest.raises(KafkaException) as refused:
+        incremental(AlterConfigOpType.APPEND, "retention.ms", "5").result(10)
+    assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
     # Kafka's checks: a policy it does not know, a ratio above 1, a minimum lag above the maximum.
     for bad in ({"cleanup.policy": "shred"}, {"min.cleanable.dirty.ratio": "1.5"},
                 {"min.compaction.lag.ms": "5000", "max.compaction.lag.ms": "1000"}):

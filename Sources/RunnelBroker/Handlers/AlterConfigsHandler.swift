@@ -1,3 +1,4 @@
+import Foundation
 import RunnelCluster
 import RunnelProtocol
 
@@ -33,8 +34,17 @@ struct IncrementalAlterConfigsHandler: APIHandler {
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
             var overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
             for config in resource.configs {
-                let current = overrides[config.name].map { $0.split(separator: ",").map(String.init) } ?? []
-                let items = config.value.map { $0.split(separator: ",").map(String.init) } ?? []
+                // APPEND and SUBTRACT work on a list's effective value, its default included
+                // (Kafka's ConfigAdminManager), and only on lists.
+                let entry = context.schema.entry(named: config.name)
+                if config.configOperation == 2 || config.configOperation == 3, let entry, entry.type != .list {
+                    response.errorCode = KafkaErrorCode.invalidConfig.rawValue
+                    response.errorMessage = "\(config.name) is not a list: APPEND and SUBTRACT apply to list configs only"
+                    break
+                }
+                let effective = overrides[config.name] ?? entry.map { $0.defaultValue(context.schema.broker) } ?? ""
+                let current = effective.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let items = config.value.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 switch config.configOperation {
                 case 0: overrides[config.name] = config.value  // SET
                 case 1: overrides[config.name] = nil  // DELETE: back to the default
