@@ -20,9 +20,9 @@ final class CleanerThrottler: Sendable {
     private let window: Mutex<Window>
     private static let checkIntervalNanoseconds: Int64 = 300_000_000
 
-    init(bytesPerSecond: Double) {
+    init(bytesPerSecond: Double, now: Int64 = CleanerThrottler.now()) {
         self.bytesPerSecond = bytesPerSecond
-        window = Mutex(Window(start: Self.now()))
+        window = Mutex(Window(start: now))
     }
 
     var isUnlimited: Bool { bytesPerSecond >= Double.greatestFiniteMagnitude }
@@ -30,9 +30,19 @@ final class CleanerThrottler: Sendable {
     /// Counts `bytes` and sleeps if they put the rate over the limit.
     func account(_ bytes: Int) {
         guard !isUnlimited else { return }
-        let sleepNanoseconds: Int64 = window.withLock { window in
+        let sleepNanoseconds = sleepNeeded(afterAccounting: bytes, now: Self.now())
+        guard sleepNanoseconds > 0 else { return }
+        var request = timespec(tv_sec: Int(sleepNanoseconds / 1_000_000_000), tv_nsec: Int(sleepNanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+    }
+
+    /// Counts `bytes` at monotonic time `now` (ns) and returns how long the caller must sleep
+    /// for the window's average to come back to the limit (0 inside a window, or under it).
+    func sleepNeeded(afterAccounting bytes: Int, now: Int64) -> Int64 {
+        guard !isUnlimited else { return 0 }
+        return window.withLock { window in
             window.bytes += Double(bytes)
-            let now = Self.now()
             let elapsed = now - window.start
             guard elapsed >= Self.checkIntervalNanoseconds else { return 0 }
             let needed = Int64(min(window.bytes / bytesPerSecond * 1e9, 3.6e12))
@@ -41,13 +51,9 @@ final class CleanerThrottler: Sendable {
             window = Window(start: now + sleep)
             return sleep
         }
-        guard sleepNanoseconds > 0 else { return }
-        var request = timespec(tv_sec: Int(sleepNanoseconds / 1_000_000_000), tv_nsec: Int(sleepNanoseconds % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
     }
 
-    private static func now() -> Int64 {
+    static func now() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)

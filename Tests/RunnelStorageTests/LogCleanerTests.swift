@@ -302,4 +302,19 @@ import Testing
         try log.update(config: config)
         #expect(try log.applyRetention(now: clock.read()) == segments - 1)
     }
+
+    @Test func theThrottlerHoldsTheCleanerToItsRate() {
+        let millisecond: Int64 = 1_000_000
+        // 1 MB/s: 300 ms windows; a window that moved 1.1 MB in 400 ms must sleep 700 ms more.
+        let throttler = CleanerThrottler(bytesPerSecond: 1_000_000, now: 0)
+        #expect(throttler.sleepNeeded(afterAccounting: 100_000, now: 100 * millisecond) == 0)
+        #expect(throttler.sleepNeeded(afterAccounting: 1_000_000, now: 400 * millisecond) == 700 * millisecond)
+        // The next window starts after that sleep: 200 kB over the following 400 ms is under the rate.
+        #expect(throttler.sleepNeeded(afterAccounting: 200_000, now: 1500 * millisecond) == 0)
+        #expect(throttler.sleepNeeded(afterAccounting: 400_000, now: 2000 * millisecond) == 0)
+        #expect(throttler.sleepNeeded(afterAccounting: 900_000, now: 2600 * millisecond) == 300 * millisecond)
+        // Unlimited (Kafka's default) never sleeps.
+        let unlimited = CleanerThrottler(bytesPerSecond: .greatestFiniteMagnitude, now: 0)
+        #expect(unlimited.sleepNeeded(afterAccounting: 1 << 40, now: 10_000 * millisecond) == 0)
+    }
 }

@@ -7,6 +7,8 @@ producer's delivery reports acknowledged.
 """
 import os
 import re
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -404,3 +406,31 @@ def test_replicas_of_a_compacted_topic_agree_through_a_leader_kill_and_a_lagging
         assert {key: value for key, (_, value) in views[leader].items()} == {key: value for key, (value, _) in last_acked(acked).items()}
     finally:
         cluster.stop()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (tools/setup installs it)")
+def test_a_cleaned_log_is_served_with_sendfile_to_kcat(workdir):
+    trace = os.path.join(workdir, "strace.out")
+    broker = BrokerProcess(os.path.join(workdir, "data"), extra_args=CLEANER_ARGS,
+                           wrapper=["strace", "-f", "-qq", "-e", "trace=sendfile", "-o", trace]).start()
+    try:
+        create(broker.bootstrap, "served")
+        acked = []
+        produce(broker.bootstrap, "served", [(b"key-%03d" % key, b"version %02d " % version + b"z" * 200)
+                                            for version in range(10) for key in range(300)], acked)
+        time.sleep(0.3)
+        produce(broker.bootstrap, "served", [(b"filler", b"f")], acked)
+        compacted = wait_until_compacted(broker.bootstrap, "served", most=301)
+        assert len(compacted) == 301
+        mark = os.path.getsize(trace)
+        out = subprocess.run(["kcat", "-b", broker.bootstrap, "-t", "served", "-C", "-e", "-o", "beginning", "-f", "%k=%s\n"],
+                             capture_output=True, check=True, timeout=60).stdout
+        assert sorted(out.splitlines()) == sorted(b"%s=%s" % (key, value) for _, key, value in compacted)
+    finally:
+        assert broker.stop() == 0
+    with open(trace) as f:
+        f.seek(mark)
+        calls = [line for line in f.read().splitlines() if "sendfile(" in line]
+    sent = sum(int(m.group(1)) for line in calls if (m := re.search(r"=\s+(\d+)\s*$", line)))
+    # kcat's read of the cleaned log went out through sendfile: every kept record's bytes.
+    assert sent >= sum(len(value) for _, _, value in compacted), (sent, calls[:5])
