@@ -112,7 +112,16 @@ extension PartitionLog {
             }
             // The indexes were built as the segment was written: loading reads only the bytes
             // after the last index entry.
-            let replacement = try LogSegment(directory: directory, baseOffset: base, config: state.config, recover: false)
+            let replacement: LogSegment
+            do {
+                replacement = try LogSegment(directory: directory, baseOffset: base, config: state.config, recover: false)
+            } catch {
+                // The old segments' files are gone: this process cannot serve the range any
+                // more, the next start loads the cleaned segment from disk.
+                let reason = "opening the cleaned segment \(stem).log failed: \(error)"
+                directoryFailures.markOffline(dataDirectory, reason: reason)
+                throw StorageError(.logDirectoryOffline, reason)
+            }
             state.segments.replaceSubrange(first..<(first + originals.count), with: [replacement])
             return true
         }

@@ -41,13 +41,21 @@ actor CoordinatorLog {
         let records = live()
         let topicPartition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: partition)
         var snapshotStart: Int64?
+        var last: (nextOffset: Int64, replicated: Bool)?
         for chunk in stride(from: 0, to: max(records.count, 1), by: 1000).map({ Array(records[$0..<min($0 + 1000, records.count)]) }) {
             guard !chunk.isEmpty else { break }
-            guard case .appended(let result, _, _) = append(chunk, to: partition, now: now) else { return }
+            guard case .appended(let result, _, let replicated) = append(chunk, to: partition, now: now) else { return }
             snapshotStart = snapshotStart ?? result.baseOffset
+            last = (result.nextOffset, replicated)
+        }
+        // The log start may only move up to the high watermark: the rewritten records must be
+        // on the in-sync replicas (and durable) first.
+        if let last, await waitUntilAcknowledged(partition: partition, nextOffset: last.nextOffset, replicated: last.replicated) != 0 {
+            logger.error("the rewrite of \(topicPartition) was not acknowledged; its older records stay until the next load")
+            return
         }
         guard let log = replicas.partition(topicPartition)?.log else { return }
-        let start = snapshotStart ?? log.offsets.logEndOffset
+        let start = snapshotStart ?? min(log.offsets.logEndOffset, log.offsets.highWatermark)
         do {
             try log.deleteRecords(before: start)
             logger.info("rewrote \(records.count) live records of \(topicPartition) in Kafka's format; log start is now \(start)")
