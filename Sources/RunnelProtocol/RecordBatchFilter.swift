@@ -76,6 +76,8 @@ extension RecordBatch {
             try checkCount(count)
         }
         let horizon = keptTombstone && deleteHorizonMs == nil ? newHorizon : nil
+        // An already empty batch stays only while it must (Kafka's DELETE_EMPTY).
+        if count == 0 { return keepEmpty ? .unchanged : .dropped }
         if kept.count == count && horizon == nil { return .unchanged }
         if kept.isEmpty { return keepEmpty ? .rebuilt(emptyBatch(), retainedRecords: 0) : .dropped }
 

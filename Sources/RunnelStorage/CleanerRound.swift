@@ -168,7 +168,7 @@ struct CleanerRound {
         let body = bytes.getSlice(at: bytes.readerIndex + 16, length: bytes.readableBytes - 16)!
         try output.append(head: head, body: body, header: header, now: now)
         stats.bytesWritten += bytes.readableBytes
-        throttler.account(bytes.readableBytes)
+        throttler.account(bytes.readableBytes, shouldStop: shouldStop)
     }
 
     // MARK: Reading segments
@@ -193,7 +193,7 @@ struct CleanerRound {
         defer { bytesRead += read }
         let stop = try SegmentScanner.scan(file, from: 0, to: segment.size, validate: true) { scanned throws(StorageError) in
             read += scanned.header.totalSize
-            throttler.account(scanned.header.totalSize)
+            throttler.account(scanned.header.totalSize, shouldStop: shouldStop)
             if shouldStop() {
                 abandoned = true
                 return false

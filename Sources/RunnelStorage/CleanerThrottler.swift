@@ -27,14 +27,18 @@ final class CleanerThrottler: Sendable {
 
     var isUnlimited: Bool { bytesPerSecond >= Double.greatestFiniteMagnitude }
 
-    /// Counts `bytes` and sleeps if they put the rate over the limit.
-    func account(_ bytes: Int) {
+    /// Counts `bytes` and sleeps if they put the rate over the limit, in slices of at most
+    /// 100 ms so that `shouldStop` (shutdown) ends the sleep.
+    func account(_ bytes: Int, shouldStop: () -> Bool = { false }) {
         guard !isUnlimited else { return }
-        let sleepNanoseconds = sleepNeeded(afterAccounting: bytes, now: Self.now())
-        guard sleepNanoseconds > 0 else { return }
-        var request = timespec(tv_sec: Int(sleepNanoseconds / 1_000_000_000), tv_nsec: Int(sleepNanoseconds % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+        var left = sleepNeeded(afterAccounting: bytes, now: Self.now())
+        while left > 0, !shouldStop() {
+            let slice = min(left, 100_000_000)
+            var request = timespec(tv_sec: 0, tv_nsec: Int(slice))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+            left -= slice
+        }
     }
 
     /// Counts `bytes` at monotonic time `now` (ns) and returns how long the caller must sleep

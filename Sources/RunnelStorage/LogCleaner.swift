@@ -39,6 +39,8 @@ public final class LogCleaner: Sendable {
     private let failpoint: @Sendable (String) throws -> Void
     private let throttler: CleanerThrottler
     private let state = Mutex(State())
+    /// Serializes checkpoint file writes (see `writeCheckpoint`).
+    private let checkpointWrites = Mutex<Void>(())
     private let wakeup = NSCondition()
     private let exited = DispatchGroup()
 
@@ -109,7 +111,7 @@ public final class LogCleaner: Sendable {
             let started = DispatchTime.now().uptimeNanoseconds
             guard case .cleaned(let stats) = try round.run() else { return true }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            try recordCheckpoint(stats.endOffset, for: log)
+            recordCheckpoint(stats.endOffset, for: log)
             log.clearCleanerTruncationMark(ifGeneration: snapshot.generation)
             onEvent(.cleaned(log.topicPartition, summary: Self.summary(stats, range: range, seconds: seconds)))
         } catch where log.cleaningIsStale(since: snapshot.generation) {
@@ -152,25 +154,47 @@ public final class LogCleaner: Sendable {
     }
 
     /// Saves where `log`'s next round starts, and drops entries of partitions no longer here.
-    private func recordCheckpoint(_ offset: Int64, for log: PartitionLog) throws {
+    private func recordCheckpoint(_ offset: Int64, for log: PartitionLog) {
         let directory = log.dataDirectory
         let present = Set(logs().filter { $0.dataDirectory == directory }.map(\.topicPartition))
-        let entries = state.withLock { state in
+        state.withLock { state in
             state.checkpoints[directory, default: [:]][log.topicPartition] = offset
             state.checkpoints[directory] = state.checkpoints[directory]!.filter { present.contains($0.key) }
-            return state.checkpoints[directory]!
         }
-        do {
-            try OffsetCheckpointFile(path: directory + "/" + Self.checkpointName).write(entries)
-        } catch {
-            // The next start cleans from an older position again: wasted work, nothing lost.
-            onEvent(.checkpointFailed(directory: directory, reason: "\(error)"))
-        }
+        writeCheckpoint(of: directory)
     }
 
-    /// Forgets a deleted partition's checkpoint (a topic created again under its name starts dirty).
+    /// Forgets a deleted partition's checkpoint, on disk too (a topic created again under its
+    /// name starts dirty, also after a restart).
     func forget(_ partition: TopicPartition, in directory: String) {
-        state.withLock { _ = $0.checkpoints[directory]?.removeValue(forKey: partition) }
+        let removed = state.withLock { $0.checkpoints[directory]?.removeValue(forKey: partition) != nil }
+        if removed { writeCheckpoint(of: directory) }
+    }
+
+    /// `log` was truncated to `offset`: its checkpoint may not stay above it, on disk either, or
+    /// records fetched again below the old checkpoint would count as clean and never meet a
+    /// later record of their key (Kafka's `maybeTruncateCheckpoint`).
+    func truncated(_ log: PartitionLog, to offset: Int64) {
+        let lowered = state.withLock { state -> Bool in
+            guard let current = state.checkpoints[log.dataDirectory]?[log.topicPartition], current > offset else { return false }
+            state.checkpoints[log.dataDirectory]![log.topicPartition] = offset
+            return true
+        }
+        if lowered { writeCheckpoint(of: log.dataDirectory) }
+    }
+
+    /// Writes a data directory's checkpoint file as the state has it now. One writer at a time
+    /// (they share the temporary file), each writing the latest entries.
+    private func writeCheckpoint(of directory: String) {
+        checkpointWrites.withLock { _ in
+            let entries = state.withLock { $0.checkpoints[directory] ?? [:] }
+            do {
+                try OffsetCheckpointFile(path: directory + "/" + Self.checkpointName).write(entries)
+            } catch {
+                // The next start cleans from an older position again: wasted work, nothing lost.
+                onEvent(.checkpointFailed(directory: directory, reason: "\(error)"))
+            }
+        }
     }
 
     /// The checkpoint of a partition (tests and the operator's view).

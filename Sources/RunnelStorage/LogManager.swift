@@ -155,6 +155,7 @@ public final class LogManager: Sendable {
         try syncer.syncDirectory(directory)
         logs.withLock { $0[partition] = log }
         placement.withLock { $0[partition] = directory }
+        if let logCleaner = cleaner.withLock({ $0 }) { observeTruncations(of: log, by: logCleaner) }
         return log
     }
 
@@ -171,7 +172,12 @@ public final class LogManager: Sendable {
         let logCleaner = LogCleaner(
             config: config, directories: directories, logs: { [weak self] in self?.allLogs ?? [] }, clock: clock, onEvent: onEvent)
         cleaner.withLock { $0 = logCleaner }
+        for log in allLogs { observeTruncations(of: log, by: logCleaner) }
         logCleaner.start()
+    }
+
+    private func observeTruncations(of log: PartitionLog, by logCleaner: LogCleaner) {
+        log.truncationObserver.withLock { $0 = { [weak logCleaner] log, offset in logCleaner?.truncated(log, to: offset) } }
     }
 
     /// The running log cleaner, if any.

@@ -38,7 +38,8 @@ public final class OffsetMap {
         let count = wanted >= most ? Self.prime(atOrBelow: most) : Self.prime(atOrAbove: wanted)
         slots = .allocate(capacity: count)
         slots.initialize(repeating: Entry(hash0: 0, hash1: 0, offsetPlusOne: 0))
-        capacity = max(1, Int(Double(count) * loadFactor))
+        // At least one slot stays empty, whatever the load factor: a probe for a new key always ends.
+        capacity = max(1, min(count - 1, Int(Double(count) * loadFactor)))
     }
 
     deinit { slots.deallocate() }

@@ -52,15 +52,18 @@ extension PartitionLog {
     /// log end nothing is cut, but epochs starting there are still forgotten (a new leader may
     /// have assigned one at its log end that this log never got a batch of).
     public func truncate(to offset: Int64) throws(StorageError) {
-        try state.withLock { state throws(StorageError) in
+        let cut: Int64? = try state.withLock { state throws(StorageError) -> Int64? in
             guard offset < state.logEndOffset else {
                 if state.leaderEpochs.truncate(fromEnd: max(offset, state.logEndOffset)) { try state.leaderEpochs.write() }
-                return
+                return nil
             }
             let target = max(offset, state.logStartOffset)
             state.generation += 1
             state.truncatedSinceCleaning = min(state.truncatedSinceCleaning ?? target, target)
-            while state.segments.count > 1, state.active.baseOffset >= target {
+            // Segments starting past the target go; one starting at it is emptied instead, so
+            // the log end is the target even where the previous segment ends below it (offsets
+            // a cleaner removed).
+            while state.segments.count > 1, state.active.baseOffset > target {
                 try state.active.deleteFiles()
                 state.segments.removeLast()
             }
@@ -73,7 +76,9 @@ extension PartitionLog {
             state.recoveryPoint = min(state.recoveryPoint, end)
             groupCommit.truncate(to: end)
             if state.leaderEpochs.truncate(fromEnd: end) { try state.leaderEpochs.write() }
+            return target
         }
+        if let cut, let observer = truncationObserver.withLock({ $0 }) { observer(self, cut) }
     }
 
     /// Empties the log and starts it again at `offset` (Kafka's truncateFullyAndStartAt): a
@@ -98,6 +103,7 @@ extension PartitionLog {
             let emptied = state.leaderEpochs.truncate(fromEnd: 0)
             if emptied { try state.leaderEpochs.write() }
         }
+        if let observer = truncationObserver.withLock({ $0 }) { observer(self, offset) }
     }
 
     /// Flushes everything, trims the active segment's indexes and refuses further appends.

@@ -90,6 +90,9 @@ public final class PartitionLog: Sendable {
     let directoryFailures: LogDirectoryFailureChannel
     /// The data directory (log.dirs entry) this partition's directory is in.
     public let dataDirectory: String
+    /// Told the offset a truncation cut the log to (the log cleaner lowers its checkpoint).
+    /// Called after the partition's lock is released.
+    let truncationObserver = Mutex<(@Sendable (PartitionLog, Int64) -> Void)?>(nil)
 
     /// Opens (or creates) the log in `directory`, recovering it if the last shutdown was not clean.
     public init(

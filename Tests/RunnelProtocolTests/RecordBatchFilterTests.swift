@@ -105,6 +105,18 @@ import Testing
         #expect(try rebuilt.records().map(\.timestamp) == [original.header.maxTimestamp])
     }
 
+    @Test func anEmptyBatchStaysOnlyWhileItMust() throws {
+        guard case .rebuilt(let bytes, _) = try Self.batch(codec: .none).filtered(limits: Self.limits, keepEmpty: true, deleteHorizonMs: nil, keep: { _ in false })
+        else { Issue.record("no empty batch"); return }
+        let empty = try RecordBatch(validating: bytes)
+        guard case .unchanged = try empty.filtered(limits: Self.limits, keepEmpty: true, deleteHorizonMs: nil, keep: { _ in true }) else {
+            Issue.record("a needed empty batch was changed"); return
+        }
+        guard case .dropped = try empty.filtered(limits: Self.limits, keepEmpty: false, deleteHorizonMs: nil, keep: { _ in true }) else {
+            Issue.record("an empty batch no longer needed was kept"); return
+        }
+    }
+
     @Test func aBatchThatLiesAboutItsRecordCountIsRefused() throws {
         var bytes = try Self.batch(codec: .none).bytes
         bytes.setInteger(Int32(7), at: bytes.readerIndex + RecordBatchHeader.Offset.recordsCount, endianness: .big)

@@ -317,4 +317,37 @@ import Testing
         let unlimited = CleanerThrottler(bytesPerSecond: .greatestFiniteMagnitude, now: 0)
         #expect(unlimited.sleepNeeded(afterAccounting: 1 << 40, now: 10_000 * millisecond) == 0)
     }
+
+    @Test func truncationAndDeletionLowerTheCheckpointOnDisk() throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        let log = try Self.openLog(directory.path + "/events-0", clock: clock)
+        try Self.append(Self.history(), to: log)
+        let cleaner = Self.cleaner(for: log, directory: directory.path, clock: clock)
+        #expect(cleaner.cleanFilthiest())
+        let checkpoint = try #require(cleaner.checkpoint(of: testPartition, in: directory.path))
+        cleaner.truncated(log, to: checkpoint + 5)  // above it: unchanged
+        cleaner.truncated(log, to: 100)
+        // A cleaner started afterwards (a restart) reads the lowered value.
+        #expect(Self.cleaner(for: log, directory: directory.path, clock: clock).checkpoint(of: testPartition, in: directory.path) == 100)
+        cleaner.forget(testPartition, in: directory.path)
+        #expect(Self.cleaner(for: log, directory: directory.path, clock: clock).checkpoint(of: testPartition, in: directory.path) == nil)
+    }
+
+    @Test func truncatingToASegmentBaseAfterAGapKeepsTheLogEndThere() throws {
+        let directory = TemporaryDirectory()
+        let clock = Clock()
+        // One ~670-byte record per segment, one segment per cleaner group.
+        let log = try Self.openLog(directory.path + "/events-0", config: Self.compactConfig(segmentBytes: 1024), clock: clock)
+        let big = String(repeating: "x", count: 600)
+        try Self.append([("c", big)], to: log)
+        try Self.append([("c", big)], to: log)
+        try Self.append([("d", big)], to: log)
+        #expect(log.segmentBaseOffsets == [0, 1, 2])
+        #expect(Self.cleaner(for: log, directory: directory.path, clock: clock).cleanFilthiest())
+        // Offset 0 was cleaned away: the first segment is empty and ends below the next base.
+        #expect(try Self.records(of: log).map(\.offset) == [1, 2])
+        try log.truncate(to: 1)
+        #expect(log.offsets.logEndOffset == 1)
+    }
 }

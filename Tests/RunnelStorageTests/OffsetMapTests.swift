@@ -40,6 +40,15 @@ import Testing
         #expect(map.latestOffset == 700)
     }
 
+    @Test func aLoadFactorOfOneStillLeavesAProbeItsEnd() {
+        // 7 slots at load factor 1: six keys fit, the seventh is refused instead of probing forever.
+        let map = OffsetMap(memoryBytes: 7 * OffsetMap.bytesPerEntry, expectedKeys: 100, loadFactor: 1)
+        let keys = (0..<map.slotCount).map { Array("key-\($0)".utf8) }
+        let accepted = keys.enumerated().map { index, key in key.withUnsafeBytes { map.put($0, offset: Int64(index)) } }
+        #expect(accepted.filter { $0 }.count == map.slotCount - 1 && accepted.last == false)
+        #expect(Array("absent".utf8).withUnsafeBytes { map.offset(of: $0) } == nil)
+    }
+
     @Test func itIsSizedForTheExpectedKeysWithinItsMemory() {
         let small = OffsetMap(memoryBytes: 128 << 20, expectedKeys: 1_000)
         #expect(small.slotCount >= 1_112 && small.slotCount < 1_200 && OffsetMap.isPrime(small.slotCount))

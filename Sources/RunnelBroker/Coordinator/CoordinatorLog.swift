@@ -37,30 +37,38 @@ actor CoordinatorLog {
     /// Appends `live()` (the current records of the groups the partition holds, encoded in
     /// Kafka's format) and moves the log start up to them, so everything before goes with the
     /// old segments. A crash in between leaves both, which replay in order to the same state.
-    func rewrite(partition: Int32, now: Int64, live: @Sendable () -> [CoordinatorRecord]) async {
+    /// `isLoaded` says whether this broker still holds the partition's groups: if not (it moved
+    /// away), nothing is written and the log start stays. Returns whether the rewrite happened.
+    @discardableResult
+    func rewrite(partition: Int32, now: Int64, isLoaded: @Sendable () -> Bool, live: @Sendable () -> [CoordinatorRecord]) async -> Bool {
+        guard isLoaded() else { return false }
         let records = live()
+        // With no live record there is nothing to rewrite; the older records replay to nothing
+        // and the log start never moves past records it did not replace.
+        guard !records.isEmpty else { return true }
         let topicPartition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: partition)
         var snapshotStart: Int64?
         var last: (nextOffset: Int64, replicated: Bool)?
         for chunk in stride(from: 0, to: max(records.count, 1), by: 1000).map({ Array(records[$0..<min($0 + 1000, records.count)]) }) {
             guard !chunk.isEmpty else { break }
-            guard case .appended(let result, _, let replicated) = append(chunk, to: partition, now: now) else { return }
+            guard case .appended(let result, _, let replicated) = append(chunk, to: partition, now: now) else { return false }
             snapshotStart = snapshotStart ?? result.baseOffset
             last = (result.nextOffset, replicated)
         }
         // The log start may only move up to the high watermark: the rewritten records must be
         // on the in-sync replicas (and durable) first.
         if let last, await waitUntilAcknowledged(partition: partition, nextOffset: last.nextOffset, replicated: last.replicated) != 0 {
-            logger.error("the rewrite of \(topicPartition) was not acknowledged; its older records stay until the next load")
-            return
+            logger.error("the rewrite of \(topicPartition) was not acknowledged; it is tried again")
+            return false
         }
-        guard let log = replicas.partition(topicPartition)?.log else { return }
-        let start = snapshotStart ?? min(log.offsets.logEndOffset, log.offsets.highWatermark)
+        guard let start = snapshotStart, isLoaded(), let log = replicas.partition(topicPartition)?.log else { return false }
         do {
             try log.deleteRecords(before: start)
             logger.info("rewrote \(records.count) live records of \(topicPartition) in Kafka's format; log start is now \(start)")
+            return true
         } catch {
             logger.error("moving the log start of \(topicPartition) failed: \(error)")
+            return false
         }
     }
 

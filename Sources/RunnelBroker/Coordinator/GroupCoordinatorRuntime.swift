@@ -308,6 +308,11 @@ final class GroupCoordinatorRuntime: Sendable {
                 return offsets + groups
             }
         }
-        await log.rewrite(partition: partition, now: clock(), live: live)
+        // Until it succeeds, while this broker still holds the partition's groups (a failed
+        // rewrite leaves older records whose keys the cleaner cannot retire).
+        while isLoaded(partition) {
+            if await log.rewrite(partition: partition, now: clock(), isLoaded: { [self] in isLoaded(partition) }, live: live) { return }
+            try? await Task.sleep(for: .seconds(1))
+        }
     }
 }
