@@ -14,6 +14,7 @@ public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable, CustomString
     public static let requestTimedOut = KafkaErrorCode(rawValue: 7)
     public static let replicaNotAvailable = KafkaErrorCode(rawValue: 9)
     public static let messageTooLarge = KafkaErrorCode(rawValue: 10)
+    public static let offsetMetadataTooLarge = KafkaErrorCode(rawValue: 12)
     public static let networkException = KafkaErrorCode(rawValue: 13)
     public static let coordinatorLoadInProgress = KafkaErrorCode(rawValue: 14)
     public static let coordinatorNotAvailable = KafkaErrorCode(rawValue: 15)

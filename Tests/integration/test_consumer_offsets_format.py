@@ -10,8 +10,8 @@ import re
 import struct
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from conftest import BrokerProcess
 
@@ -227,3 +227,26 @@ def test_records_in_runnels_older_format_load_and_are_rewritten_in_kafkas(workdi
         assert "in Runnel's older format" not in again.read_log()
     finally:
         assert again.stop() == 0
+
+
+def test_commit_metadata_past_4096_bytes_is_refused_for_that_partition_only(broker):
+    """Kafka's offset.metadata.max.bytes: a longer metadata string gets OFFSET_METADATA_TOO_LARGE
+    (never stored cut short); the other partitions of the request are committed."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("orders", num_partitions=2, replication_factor=1)])["orders"].result(10)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "verbose", "enable.auto.commit": False})
+    try:
+        result = consumer.commit(offsets=[TopicPartition("orders", 0, 5, metadata="m" * 5000),
+                                          TopicPartition("orders", 1, 6, metadata="fine")], asynchronous=False)
+    except KafkaException as error:
+        result = error.args[0]
+    finally:
+        consumer.close()
+    if isinstance(result, list):
+        errors = {tp.partition: tp.error.code() if tp.error else None for tp in result}
+        assert errors == {0: KafkaError.OFFSET_METADATA_TOO_LARGE, 1: None}, errors
+    else:
+        assert result.code() == KafkaError.OFFSET_METADATA_TOO_LARGE, result
+    assert committed(broker.bootstrap, "verbose", "orders", 0) < 0
+    assert committed(broker.bootstrap, "verbose", "orders", 1) == 6
+

@@ -7,24 +7,41 @@ struct OffsetCommitHandler: APIHandler {
     let versions: ClosedRange<Int16> = 2...9
     let context: HandlerContext
 
+    /// Kafka's `offset.metadata.max.bytes` default: longer commit metadata is refused per
+    /// partition with OFFSET_METADATA_TOO_LARGE (and `__consumer_offsets` strings hold 32767 bytes).
+    static let maxMetadataBytes = 4096
+    /// The longest group id a `__consumer_offsets` key can hold (an int16-length string).
+    static let maxGroupIdBytes = Int(Int16.max)
+
     func handle(_ request: OffsetCommitRequest, context requestContext: RequestContext) async -> HandlerReply<OffsetCommitResponse> {
         let now = Int64(PartitionClock.now())
         var offsets: [GroupTopicPartition: OffsetAndMetadata] = [:]
+        var tooLarge: Set<GroupTopicPartition> = []
         for topic in request.topics {
             for partition in topic.partitions {
-                offsets[GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex)] = OffsetAndMetadata(
+                let key = GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex)
+                guard (partition.committedMetadata?.utf8.count ?? 0) <= Self.maxMetadataBytes else {
+                    tooLarge.insert(key)
+                    continue
+                }
+                offsets[key] = OffsetAndMetadata(
                     offset: partition.committedOffset, leaderEpoch: partition.committedLeaderEpoch, metadata: partition.committedMetadata,
                     commitTimestamp: now)
             }
         }
-        let code = if let refused = context.coordinatorError(for: request.groupId) {
+        let code = if request.groupId.utf8.count > Self.maxGroupIdBytes {
+            KafkaErrorCode.invalidGroupId.rawValue
+        } else if let refused = context.coordinatorError(for: request.groupId) {
             refused.rawValue
         } else {
             await context.groups.commit(
                 groupId: request.groupId, memberId: request.memberId, generationId: request.generationIdOrMemberEpoch, offsets: offsets)
         }
         return .response(OffsetCommitResponse(topics: request.topics.map { topic in
-            .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code) })
+            .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { partition in
+                let refused = tooLarge.contains(GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex))
+                return .init(partitionIndex: partition.partitionIndex, errorCode: refused ? KafkaErrorCode.offsetMetadataTooLarge.rawValue : code)
+            })
         }))
     }
 }
