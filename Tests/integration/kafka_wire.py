@@ -272,3 +272,28 @@ def offset_for_leader_epoch_v2(conn, topic, partition, current_leader_epoch, lea
     [(_, [answer])] = r.array(lambda: (r.string(), r.array(lambda: r.unpack("hiiq"))))
     error, _, epoch, end_offset = answer
     return error, epoch, end_offset
+
+
+def offset_commit_v2(conn, group, offsets, generation=-1, member="", correlation_id=24):
+    """OffsetCommit v2 (a simple commit by default: generation -1, no member) of
+    {(topic, partition): offset}; returns {(topic, partition): error_code}."""
+    topics = {}
+    for (topic, partition), offset in offsets.items():
+        topics.setdefault(topic, []).append((partition, offset))
+    body = string(group) + struct.pack(">i", generation) + string(member) + struct.pack(">q", -1)
+    body += struct.pack(">i", len(topics))
+    for topic, partitions in topics.items():
+        body += string(topic) + struct.pack(">i", len(partitions))
+        body += b"".join(struct.pack(">iq", partition, offset) + string(None) for partition, offset in partitions)
+    conn.send(frame(header(8, 2, correlation_id) + body))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    r = Reader(payload, 4)
+    result = {}
+    for _ in range(r.unpack("i")):
+        name = r.string()
+        for _ in range(r.unpack("i")):
+            partition, error = r.unpack("ih")
+            result[(name, partition)] = error
+    return result

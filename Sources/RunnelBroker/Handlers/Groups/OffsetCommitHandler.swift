@@ -2,7 +2,9 @@ import RunnelCoordinator
 import RunnelProtocol
 
 /// OffsetCommit (8), versions 2-9: validated against the member's generation, written to
-/// `__consumer_offsets`, answered once the records are in the log.
+/// `__consumer_offsets`, answered once the records are in the log. As in Kafka, a partition
+/// the cluster does not have is refused with UNKNOWN_TOPIC_OR_PARTITION (nothing is stored
+/// for it) while the rest of the request is committed.
 struct OffsetCommitHandler: APIHandler {
     let versions: ClosedRange<Int16> = 2...9
     let context: HandlerContext
@@ -16,12 +18,17 @@ struct OffsetCommitHandler: APIHandler {
     func handle(_ request: OffsetCommitRequest, context requestContext: RequestContext) async -> HandlerReply<OffsetCommitResponse> {
         let now = Int64(PartitionClock.now())
         var offsets: [GroupTopicPartition: OffsetAndMetadata] = [:]
-        var tooLarge: Set<GroupTopicPartition> = []
+        var refusedPartitions: [GroupTopicPartition: KafkaErrorCode] = [:]
         for topic in request.topics {
+            let partitionCount = context.metadata.topic(named: topic.name)?.partitionCount ?? 0
             for partition in topic.partitions {
                 let key = GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex)
+                guard partition.partitionIndex >= 0, partition.partitionIndex < partitionCount else {
+                    refusedPartitions[key] = .unknownTopicOrPartition
+                    continue
+                }
                 guard (partition.committedMetadata?.utf8.count ?? 0) <= Self.maxMetadataBytes else {
-                    tooLarge.insert(key)
+                    refusedPartitions[key] = .offsetMetadataTooLarge
                     continue
                 }
                 offsets[key] = OffsetAndMetadata(
@@ -33,14 +40,16 @@ struct OffsetCommitHandler: APIHandler {
             KafkaErrorCode.invalidGroupId.rawValue
         } else if let refused = context.coordinatorError(for: request.groupId) {
             refused.rawValue
+        } else if offsets.isEmpty {
+            KafkaErrorCode.none.rawValue
         } else {
             await context.groups.commit(
                 groupId: request.groupId, memberId: request.memberId, generationId: request.generationIdOrMemberEpoch, offsets: offsets)
         }
         return .response(OffsetCommitResponse(topics: request.topics.map { topic in
             .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { partition in
-                let refused = tooLarge.contains(GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex))
-                return .init(partitionIndex: partition.partitionIndex, errorCode: refused ? KafkaErrorCode.offsetMetadataTooLarge.rawValue : code)
+                let refused = refusedPartitions[GroupTopicPartition(topic: topic.name, partition: partition.partitionIndex)]
+                return .init(partitionIndex: partition.partitionIndex, errorCode: refused?.rawValue ?? code)
             })
         }))
     }
