@@ -6,13 +6,14 @@ so CI catches a regression without that suite. The suite's full result, test by 
 `Tests/integration/README.md`."""
 import time
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, TopicCollection, TopicPartition
+from confluent_kafka.admin import AclOperation, AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
 import kafka_wire
 
 WAIT = 30  # seconds: the bound on any one wait
+SESSION = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
@@ -65,3 +66,35 @@ def test_0030_a_commit_naming_known_and_unknown_partitions_stores_only_the_known
     finally:
         admin.close()
     assert stored == {("known", 1): 7}, stored
+
+
+def test_0081_authorized_operations_are_every_operation_the_resource_supports_without_an_authorizer(broker):
+    """0081_admin/do_test_DescribeTopics, do_test_DescribeCluster, do_test_DescribeConsumerGroups
+    with include_authorized_operations: a broker without an authorizer answers, as Kafka does,
+    every operation the resource type supports (8 for a topic, 7 for the cluster, 5 for a group);
+    without the option the fields stay unset."""
+    create_topic(broker, "ops", 1)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-ops", **SESSION})
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    try:
+        consumer.subscribe(["ops"])
+        deadline = time.time() + WAIT
+        while not consumer.assignment() and time.time() < deadline:
+            consumer.poll(0.1)
+        assert consumer.assignment(), "the consumer never joined"
+        topic = admin.describe_topics(TopicCollection(["ops"]), include_authorized_operations=True)["ops"].result(10)
+        assert set(topic.authorized_operations) == {
+            AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE, AclOperation.ALTER,
+            AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS}
+        cluster = admin.describe_cluster(include_authorized_operations=True).result(10)
+        assert set(cluster.authorized_operations) == {
+            AclOperation.CREATE, AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.CLUSTER_ACTION,
+            AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE}
+        group = admin.describe_consumer_groups(["g-ops"], include_authorized_operations=True)["g-ops"].result(10)
+        assert set(group.authorized_operations) == {
+            AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE, AclOperation.DESCRIBE_CONFIGS,
+            AclOperation.ALTER_CONFIGS}
+        assert not admin.describe_topics(TopicCollection(["ops"]))["ops"].result(10).authorized_operations
+        assert not admin.describe_cluster().result(10).authorized_operations
+    finally:
+        consumer.close()

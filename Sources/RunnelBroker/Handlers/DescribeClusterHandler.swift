@@ -11,6 +11,7 @@ struct DescribeClusterHandler: APIHandler {
             endpointType: request.endpointType, clusterId: image.clusterId, controllerId: image.controllerId ?? -1,
             brokers: image.brokers.values.sorted { $0.brokerId < $1.brokerId }.map {
                 .init(brokerId: $0.brokerId, host: $0.host, port: $0.port, rack: $0.rack)
-            }))
+            },
+            clusterAuthorizedOperations: AuthorizedOperations.cluster(requested: request.includeClusterAuthorizedOperations)))
     }
 }

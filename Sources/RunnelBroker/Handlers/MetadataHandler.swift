@@ -44,7 +44,8 @@ struct MetadataHandler: APIHandler {
             brokers: image.brokers.values.sorted { $0.brokerId < $1.brokerId }.map {
                 MetadataResponse.MetadataResponseBroker(nodeId: $0.brokerId, host: $0.host, port: $0.port, rack: $0.rack)
             },
-            clusterId: image.clusterId, controllerId: image.controllerId ?? -1)
+            clusterId: image.clusterId, controllerId: image.controllerId ?? -1,
+            clusterAuthorizedOperations: AuthorizedOperations.cluster(requested: request.includeClusterAuthorizedOperations))
         let requested = everything
             ? image.topics.map { MetadataRequest.MetadataRequestTopic(topicId: $0.id, name: $0.name) }
             : request.topics ?? []
@@ -56,13 +57,15 @@ struct MetadataHandler: APIHandler {
             } else if let name = entry.name, let code = refused[name] {
                 response.topics.append(MetadataResponse.MetadataResponseTopic(errorCode: code.rawValue, name: name))
             } else {
-                response.topics.append(describe(entry, in: image))
+                response.topics.append(describe(entry, in: image, withOperations: request.includeTopicAuthorizedOperations))
             }
         }
         return .response(response)
     }
 
-    private func describe(_ entry: MetadataRequest.MetadataRequestTopic, in image: MetadataImage) -> MetadataResponse.MetadataResponseTopic {
+    private func describe(_ entry: MetadataRequest.MetadataRequestTopic, in image: MetadataImage, withOperations: Bool)
+        -> MetadataResponse.MetadataResponseTopic
+    {
         let known = entry.name.flatMap { image.topic(named: $0) } ?? (entry.topicId != .zero ? image.topic(id: entry.topicId) : nil)
         guard let topic = known else {
             guard let name = entry.name else {
@@ -80,7 +83,8 @@ struct MetadataHandler: APIHandler {
                 isrNodes: state.isr, offlineReplicas: state.offlineReplicas(live: live))
         }
         return MetadataResponse.MetadataResponseTopic(
-            errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.isInternal, partitions: partitions)
+            errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.isInternal, partitions: partitions,
+            topicAuthorizedOperations: AuthorizedOperations.topic(requested: withOperations))
     }
 
     /// A partition can be used when its leader is live, and, when that is this broker, when

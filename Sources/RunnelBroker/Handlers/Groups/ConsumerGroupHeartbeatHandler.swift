@@ -57,6 +57,7 @@ struct ConsumerGroupDescribeHandler: APIHandler {
                 .init(topicId: ids[name] ?? .zero, topicName: name, partitions: byTopic[name]!.map(\.partition).sorted())
             })
         }
+        let operations = AuthorizedOperations.group(requested: request.includeAuthorizedOperations)
         return .response(ConsumerGroupDescribeResponse(groups: request.groupIds.map { groupId in
             guard let group = context.groups.describeConsumer(groupId) else {
                 return .init(errorCode: KafkaErrorCode.groupIdNotFound.rawValue, errorMessage: "group \(groupId) is not a consumer-protocol group",
@@ -69,7 +70,8 @@ struct ConsumerGroupDescribeHandler: APIHandler {
                     .init(memberId: member.memberId, instanceId: member.instanceId, rackId: member.rackId, memberEpoch: member.memberEpoch,
                           clientId: member.clientId, clientHost: member.clientHost, subscribedTopicNames: member.subscribedTopics,
                           assignment: assignment(member.owned), targetAssignment: assignment(group.targetAssignment[member.memberId] ?? []))
-                })
+                },
+                authorizedOperations: operations)
         }))
     }
 }

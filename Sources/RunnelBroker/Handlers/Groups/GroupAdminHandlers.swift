@@ -26,9 +26,11 @@ struct DescribeGroupsHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: DescribeGroupsRequest, context requestContext: RequestContext) async -> HandlerReply<DescribeGroupsResponse> {
-        .response(DescribeGroupsResponse(groups: request.groups.map { groupId in
+        let operations = AuthorizedOperations.group(requested: request.includeAuthorizedOperations)
+        return .response(DescribeGroupsResponse(groups: request.groups.map { groupId in
             guard let group = context.groups.describe(groupId) else {
-                return .init(groupId: groupId, groupState: ClassicGroup.State.dead.rawValue, protocolType: "", protocolData: "")
+                return .init(groupId: groupId, groupState: ClassicGroup.State.dead.rawValue, protocolType: "", protocolData: "",
+                             authorizedOperations: operations)
             }
             return .init(
                 groupId: groupId, groupState: group.state.rawValue, protocolType: group.protocolType ?? "consumer",
@@ -37,7 +39,8 @@ struct DescribeGroupsHandler: APIHandler {
                     .init(memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId,
                           clientHost: member.clientHost, memberMetadata: ByteBuffer(bytes: member.protocols.first { $0.name == group.protocolName }?.metadata ?? []),
                           memberAssignment: ByteBuffer(bytes: member.assignment))
-                })
+                },
+                authorizedOperations: operations)
         }))
     }
 }
