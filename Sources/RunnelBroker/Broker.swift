@@ -91,7 +91,7 @@ public final class Broker: Service, Sendable {
                 waitMaxMs: config.replicaFetchWaitMaxMs, partitionMaxBytes: config.replicaFetchMaxBytes,
                 responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs),
             replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, mayLead: { membership.mayLead() })
-        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, logger: logger)
+        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, store: store, logger: logger)
         applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, groups: groups, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: store)

@@ -23,6 +23,8 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
         var partitions: [String: [PartitionState]]?
         /// Producer ids below this were handed out (in blocks) before; a restart continues above.
         var producerIdsAllocatedUpTo: Int64?
+        /// Consumer groups' config overrides by group id (absent in older files).
+        var groupConfigs: [String: [String: String]]?
     }
 
     private struct State {
@@ -71,7 +73,7 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
         }
         return MetadataImage(
             clusterId: snapshot.clusterId, revision: revision, topicsByName: snapshot.topics, partitions: partitions,
-            brokers: previous?.brokers ?? [:], controllerId: brokerId)
+            brokers: previous?.brokers ?? [:], controllerId: brokerId, groupConfigs: snapshot.groupConfigs ?? [:])
     }
 
     /// Reads the snapshot at `path`; any failure names the file (an operator must find it).
@@ -145,6 +147,13 @@ public final class EmbeddedMetadataStore: MetadataStore, Sendable {
                 throw ClusterMetadataError(.unknownTopicOrPartition, "topic '\(name)' does not exist")
             }
             snapshot.topics[name]?.configs = configs
+        }
+    }
+
+    public func setConfigs(group groupId: String, to configs: [String: String]) async throws -> Int64 {
+        try mutate { snapshot in
+            snapshot.groupConfigs = snapshot.groupConfigs ?? [:]
+            snapshot.groupConfigs?[groupId] = configs.isEmpty ? nil : configs
         }
     }
 

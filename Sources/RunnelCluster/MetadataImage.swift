@@ -12,11 +12,14 @@ public struct MetadataImage: Sendable, Equatable {
     public var brokers: [Int32: BrokerRegistration]
     /// The elected controller, nil while there is none.
     public var controllerId: Int32?
+    /// Consumer groups' config overrides (KIP-848 group configs) by group id; a group without
+    /// overrides is absent.
+    public var groupConfigs: [String: [String: String]]
 
     public init(
         clusterId: String, revision: Int64, topicsByName: [String: TopicMetadata] = [:],
         partitions: [TopicPartition: VersionedPartitionState] = [:], brokers: [Int32: BrokerRegistration] = [:],
-        controllerId: Int32? = nil
+        controllerId: Int32? = nil, groupConfigs: [String: [String: String]] = [:]
     ) {
         self.clusterId = clusterId
         self.revision = revision
@@ -24,6 +27,7 @@ public struct MetadataImage: Sendable, Equatable {
         self.partitions = partitions
         self.brokers = brokers
         self.controllerId = controllerId
+        self.groupConfigs = groupConfigs
     }
 
     /// Topics sorted by name.

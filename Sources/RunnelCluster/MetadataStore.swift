@@ -29,6 +29,10 @@ public protocol MetadataStore: AnyObject, Sendable {
 
     func setConfigs(topic name: String, to configs: [String: String]) async throws -> Int64
 
+    /// Replaces a consumer group's config overrides; an empty set removes them. The group need
+    /// not exist (Kafka keeps configs for groups that have not formed yet).
+    func setConfigs(group groupId: String, to configs: [String: String]) async throws -> Int64
+
     /// Replaces a partition's state if its version is still `expected`. The only way leaders,
     /// epochs and ISRs change. (Versions are unique store-wide, so a recreated topic's
     /// partition never matches a version seen of the old one.)

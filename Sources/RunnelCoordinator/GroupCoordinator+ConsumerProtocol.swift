@@ -52,7 +52,7 @@ extension GroupCoordinator {
     /// One heartbeat: join (epoch 0), leave (epoch -1 or -2), or keep alive and reconcile.
     /// `partitionCounts` gives the partitions of every existing topic.
     public mutating func consumerHeartbeat(
-        _ request: ConsumerHeartbeat, partitionCounts: [String: Int32], sessionTimeoutMs: Int64, now: Int64
+        _ request: ConsumerHeartbeat, partitionCounts: [String: Int32], now: Int64
     ) -> ConsumerHeartbeatResult {
         func fail(_ code: Int16) -> ConsumerHeartbeatResult {
             ConsumerHeartbeatResult(errorCode: code, memberId: request.memberId, memberEpoch: -1)
@@ -134,10 +134,12 @@ extension GroupCoordinator {
         return member.assigned
     }
 
-    /// Expires consumer-protocol members whose session ran out.
-    public mutating func expireConsumerMembers(now: Int64, sessionTimeoutMs: Int64) {
+    /// Expires consumer-protocol members whose session ran out; `sessionTimeoutMs` gives each
+    /// group's timeout (a group may have its own, KIP-848's `consumer.session.timeout.ms`).
+    public mutating func expireConsumerMembers(now: Int64, sessionTimeoutMs: (String) -> Int64) {
         for (groupId, var group) in consumerGroups {
-            let expired = group.members.values.filter { now - $0.lastHeartbeat > sessionTimeoutMs }.map(\.memberId)
+            let timeout = sessionTimeoutMs(groupId)
+            let expired = group.members.values.filter { now - $0.lastHeartbeat > timeout }.map(\.memberId)
             guard !expired.isEmpty else { continue }
             for id in expired { group.members.removeValue(forKey: id) }
             group.groupEpoch += 1

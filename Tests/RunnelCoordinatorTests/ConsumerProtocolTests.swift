@@ -11,7 +11,7 @@ import Testing
             .init(groupId: "g", memberId: member, memberEpoch: epoch, instanceId: nil, rackId: nil, clientId: "c", clientHost: "/h",
                   rebalanceTimeoutMs: 30_000, subscribedTopics: epoch == 0 ? ["t"] : nil,
                   ownedPartitions: owned.map { $0.map { GroupTopicPartition(topic: "t", partition: $0) } }),
-            partitionCounts: counts, sessionTimeoutMs: 45_000, now: now)
+            partitionCounts: counts, now: now)
     }
 
     func partitions(_ result: GroupCoordinator.ConsumerHeartbeatResult) -> [Int32]? {
@@ -64,7 +64,7 @@ import Testing
             _ = coordinator.consumerHeartbeat(
                 .init(groupId: "r", memberId: member, memberEpoch: 0, instanceId: nil, rackId: nil, clientId: "c", clientHost: "/h",
                       rebalanceTimeoutMs: 30_000, subscribedTopics: ["t"], ownedPartitions: [], serverAssignor: "range"),
-                partitionCounts: counts, sessionTimeoutMs: 45_000, now: 0)
+                partitionCounts: counts, now: 0)
         }
         let group = coordinator.consumerGroups["r"]!
         #expect(group.assignor == "range")
@@ -74,7 +74,7 @@ import Testing
 
     @Test mutating func silentMembersExpire() {
         _ = beat("a", epoch: 0, owned: [], now: 0)
-        coordinator.expireConsumerMembers(now: 45_001, sessionTimeoutMs: 45_000)
+        coordinator.expireConsumerMembers(now: 45_001, sessionTimeoutMs: { _ in 45_000 })
         #expect(coordinator.consumerGroups["g"]?.members.isEmpty == true)
         #expect(coordinator.consumerGroups["g"]?.stateName == "Empty")
     }

@@ -4,13 +4,21 @@ Each test reproduces, with confluent-kafka (librdkafka) and kafka-python against
 process, what one test of librdkafka's suite (`tests/0xxx-*.c` in confluentinc/librdkafka) checks,
 so CI catches a regression without that suite. The suite's full result, test by test, is in
 `Tests/integration/README.md`."""
+import os
+import subprocess
+import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, TopicCollection, TopicPartition
-from confluent_kafka.admin import AclOperation, AdminClient, NewTopic
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka.admin import (AclOperation, AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                   NewTopic)
+from confluent_kafka.admin import ResourceType as ConfigResourceType
 from kafka.admin import KafkaAdminClient
 
 import kafka_wire
+from cluster import Cluster
+from conftest import BrokerProcess
 
 WAIT = 30  # seconds: the bound on any one wait
 SESSION = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
@@ -98,3 +106,108 @@ def test_0081_authorized_operations_are_every_operation_the_resource_supports_wi
         assert not admin.describe_cluster().result(10).authorized_operations
     finally:
         consumer.close()
+
+
+def group_config(admin, group):
+    resource = ConfigResource(ConfigResourceType.GROUP, group)
+    entries = admin.describe_configs([resource])[resource].result(10)
+    return {name: (entry.value, entry.source) for name, entry in entries.items()}
+
+
+def alter_group_config(admin, group, *entries):
+    resource = ConfigResource(ConfigResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(name, value, incremental_operation=operation) for name, value, operation in entries])
+    return admin.incremental_alter_configs([resource])[resource].result(10)
+
+
+def consumer_group_members(admin, group):
+    return len(admin.describe_consumer_groups([group])[group].result(10).members)
+
+
+KIP848_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer"})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.2)
+"""
+
+
+def test_0081_group_configs_are_validated_stored_described_and_shorten_a_consumer_groups_session(workdir):
+    """0081_admin/do_test_IncrementalAlterConfigs and do_test_DescribeConfigs_groups: a
+    consumer group's own `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms`
+    (Kafka 4's GROUP config resource), bounded by the broker's group.consumer.min/max.* settings,
+    kept across a restart, and used: a member that dies is expired after the group's session
+    timeout, not the broker's 45 s default."""
+    data = os.path.join(workdir, "data")
+    bounds = ["--override", "group.consumer.min.session.timeout.ms=1000",
+              "--override", "group.consumer.min.heartbeat.interval.ms=100"]
+    broker = BrokerProcess(data, extra_args=bounds).start()
+    try:
+        create_topic(broker, "gc", 2)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        assert group_config(admin, "g848") == {
+            "consumer.session.timeout.ms": ("45000", ConfigSource.DEFAULT_CONFIG.value),
+            "consumer.heartbeat.interval.ms": ("5000", ConfigSource.DEFAULT_CONFIG.value)}
+        refused = [
+            [("consumer.session.timeout.ms", "500", AlterConfigOpType.SET)],  # below the broker's minimum
+            [("consumer.session.timeout.ms", "70000", AlterConfigOpType.SET)],  # above its maximum (60 s)
+            [("consumer.session.timeout.ms", "2000", AlterConfigOpType.SET),
+             ("consumer.heartbeat.interval.ms", "2000", AlterConfigOpType.SET)],  # heartbeat not below the session
+            [("share.record.lock.duration.ms", "30000", AlterConfigOpType.SET)],  # a share-group key: no share groups
+            [("consumer.session.timeout.ms", "2000", AlterConfigOpType.APPEND)],  # not a list
+        ]
+        for entries in refused:
+            with pytest.raises(KafkaException) as error:
+                alter_group_config(admin, "g848", *entries)
+            assert error.value.args[0].code() == KafkaError.INVALID_CONFIG, entries
+        assert group_config(admin, "g848")["consumer.session.timeout.ms"] == ("45000", ConfigSource.DEFAULT_CONFIG.value)
+        alter_group_config(admin, "g848", ("consumer.session.timeout.ms", "3000", AlterConfigOpType.SET),
+                           ("consumer.heartbeat.interval.ms", "500", AlterConfigOpType.SET))
+    finally:
+        assert broker.stop() == 0
+    broker = BrokerProcess(data, extra_args=bounds).start()
+    member = None
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        assert group_config(admin, "g848") == {
+            "consumer.session.timeout.ms": ("3000", ConfigSource.GROUP_CONFIG.value),
+            "consumer.heartbeat.interval.ms": ("500", ConfigSource.GROUP_CONFIG.value)}
+        member = subprocess.Popen([sys.executable, "-c", KIP848_MEMBER, broker.bootstrap, "g848", "gc"])
+        deadline = time.time() + WAIT
+        while consumer_group_members(admin, "g848") != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        assert consumer_group_members(admin, "g848") == 1, "the KIP-848 member never joined"
+        member.kill()  # no leave: only the session timeout removes it
+        member.wait()
+        # The broker's default session (45 s) would keep it past this deadline; the group's 3 s does not.
+        deadline = time.time() + 20
+        while consumer_group_members(admin, "g848") != 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert consumer_group_members(admin, "g848") == 0, "the dead member outlived the group's session timeout"
+        alter_group_config(admin, "g848", ("consumer.session.timeout.ms", "", AlterConfigOpType.DELETE))
+        assert group_config(admin, "g848") == {
+            "consumer.session.timeout.ms": ("45000", ConfigSource.DEFAULT_CONFIG.value),
+            "consumer.heartbeat.interval.ms": ("500", ConfigSource.GROUP_CONFIG.value)}
+    finally:
+        if member and member.poll() is None:
+            member.kill()
+        assert broker.stop() == 0
+
+
+def test_group_configs_set_through_one_broker_are_seen_by_the_others(workdir, etcd):
+    """In a cluster, group configs live in etcd: the broker that coordinates the group after a
+    failover must use the same values."""
+    cluster = Cluster(workdir, etcd, count=2).start()
+    try:
+        first, second = (AdminClient({"bootstrap.servers": b.bootstrap}) for b in cluster.brokers.values())
+        alter_group_config(first, "group/with/slashes", ("consumer.session.timeout.ms", "50000", AlterConfigOpType.SET))
+        deadline = time.time() + WAIT
+        while group_config(second, "group/with/slashes")["consumer.session.timeout.ms"][0] != "50000" and time.time() < deadline:
+            time.sleep(0.1)
+        assert group_config(second, "group/with/slashes")["consumer.session.timeout.ms"] == ("50000", ConfigSource.GROUP_CONFIG.value)
+        assert group_config(second, "group")["consumer.session.timeout.ms"] == ("45000", ConfigSource.DEFAULT_CONFIG.value)
+    finally:
+        codes = cluster.stop()
+        assert all(code == 0 for code in codes.values()), codes

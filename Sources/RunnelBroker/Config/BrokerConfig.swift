@@ -69,6 +69,11 @@ public struct BrokerConfig: Sendable, Equatable {
     /// KIP-848 consumer-protocol members: session timeout and the heartbeat interval they are told.
     public var groupConsumerSessionTimeoutMs: Int64 = 45_000
     public var groupConsumerHeartbeatIntervalMs: Int64 = 5_000
+    /// The bounds of a group's own `consumer.session.timeout.ms` / `consumer.heartbeat.interval.ms`.
+    public var groupConsumerMinSessionTimeoutMs: Int64 = 45_000
+    public var groupConsumerMaxSessionTimeoutMs: Int64 = 60_000
+    public var groupConsumerMinHeartbeatIntervalMs: Int64 = 5_000
+    public var groupConsumerMaxHeartbeatIntervalMs: Int64 = 15_000
     /// How often committed offsets past `offsets.retention.minutes` are removed (tombstones).
     public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
     /// Idempotent-producer state of a producer whose latest batch is this old is dropped
@@ -203,6 +208,10 @@ public struct BrokerConfig: Sendable, Equatable {
         case "group.consumer.session.timeout.ms": groupConsumerSessionTimeoutMs = try int()
         // An int in Kafka, and ConsumerGroupHeartbeat carries it as an int32.
         case "group.consumer.heartbeat.interval.ms": groupConsumerHeartbeatIntervalMs = Int64(try int(Int32.self, atLeast: 1))
+        case "group.consumer.min.session.timeout.ms": groupConsumerMinSessionTimeoutMs = Int64(try int(Int32.self, atLeast: 1))
+        case "group.consumer.max.session.timeout.ms": groupConsumerMaxSessionTimeoutMs = Int64(try int(Int32.self, atLeast: 1))
+        case "group.consumer.min.heartbeat.interval.ms": groupConsumerMinHeartbeatIntervalMs = Int64(try int(Int32.self, atLeast: 1))
+        case "group.consumer.max.heartbeat.interval.ms": groupConsumerMaxHeartbeatIntervalMs = Int64(try int(Int32.self, atLeast: 1))
         case "offsets.retention.check.interval.ms": offsetsRetentionCheckIntervalMs = try int()
         case "producer.id.expiration.ms": producerIdExpirationMs = try positive(int())
         case "producer.id.expiration.check.interval.ms": producerIdExpirationCheckIntervalMs = try positive(int())

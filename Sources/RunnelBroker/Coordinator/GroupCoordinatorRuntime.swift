@@ -39,10 +39,11 @@ final class GroupCoordinatorRuntime: Sendable {
     private let clock: @Sendable () -> Int64
     private let offsetsRetentionMs: Int64
     private let maintenanceIntervalMs: Int64
-    private let consumerSessionTimeoutMs: Int64
+    /// Consumer groups' own session timeouts and heartbeat intervals.
+    let configs: GroupConfigs
     private let log: CoordinatorLog
 
-    init(config: BrokerConfig, replicas: ReplicaManager, view: MetadataView, logger: Logger,
+    init(config: BrokerConfig, replicas: ReplicaManager, view: MetadataView, store: any MetadataStore, logger: Logger,
          clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
         var coordinatorConfig = GroupCoordinator.Config()
         coordinatorConfig.initialRebalanceDelayMs = config.groupInitialRebalanceDelayMs
@@ -55,7 +56,7 @@ final class GroupCoordinatorRuntime: Sendable {
         self.clock = clock
         offsetsRetentionMs = config.offsetsRetentionMinutes * 60_000
         maintenanceIntervalMs = config.offsetsRetentionCheckIntervalMs
-        consumerSessionTimeoutMs = config.groupConsumerSessionTimeoutMs
+        configs = GroupConfigs(schema: GroupConfigSchema(broker: config), store: store, view: view)
         log = CoordinatorLog(replicas: replicas, logger: logger)
     }
 
@@ -80,9 +81,9 @@ final class GroupCoordinatorRuntime: Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
                 guard let self else { return }
                 let now = self.clock()
-                let sessionTimeout = self.consumerSessionTimeoutMs
+                let configs = self.configs
                 self.perform(self.state.withLock {
-                    $0.expireConsumerMembers(now: now, sessionTimeoutMs: sessionTimeout)
+                    $0.expireConsumerMembers(now: now, sessionTimeoutMs: configs.sessionTimeoutMs(of:))
                     return $0.tick(now: now)
                 })
                 if now - lastExpiry >= self.maintenanceIntervalMs {
@@ -219,7 +220,7 @@ final class GroupCoordinatorRuntime: Sendable {
     {
         let now = clock()
         return state.withLock {
-            $0.consumerHeartbeat(request, partitionCounts: partitionCounts, sessionTimeoutMs: consumerSessionTimeoutMs, now: now)
+            $0.consumerHeartbeat(request, partitionCounts: partitionCounts, now: now)
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import RunnelCluster
 import RunnelProtocol
 
-/// AlterConfigs (33), versions 0-2: replaces a topic's whole set of overrides.
+/// AlterConfigs (33), versions 0-2: replaces a topic's or a group's whole set of overrides.
 struct AlterConfigsHandler: APIHandler {
     let versions: ClosedRange<Int16> = 0...2
     let context: HandlerContext
@@ -32,17 +32,28 @@ struct IncrementalAlterConfigsHandler: APIHandler {
         for resource in request.resources {
             var response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
-            var overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
+            var overrides: [String: String]
+            // A known key's default if it is a list, nil if it is not; unknown keys: "".
+            let listDefault: (String) -> String?
+            if resource.resourceType == ConfigResourceType.group {
+                overrides = context.groups.configs.overrides(of: resource.resourceName)
+                listDefault = { context.groups.configs.schema.entry(named: $0) == nil ? "" : nil }
+            } else {
+                overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
+                listDefault = { name in
+                    context.schema.entry(named: name).map { $0.type == .list ? $0.defaultValue(context.schema.broker) : nil } ?? ""
+                }
+            }
             for config in resource.configs {
                 // APPEND and SUBTRACT work on a list's effective value, its default included
                 // (Kafka's ConfigAdminManager), and only on lists.
-                let entry = context.schema.entry(named: config.name)
-                if config.configOperation == 2 || config.configOperation == 3, let entry, entry.type != .list {
+                let listValue = listDefault(config.name)
+                if config.configOperation == 2 || config.configOperation == 3, listValue == nil {
                     response.errorCode = KafkaErrorCode.invalidConfig.rawValue
                     response.errorMessage = "\(config.name) is not a list: APPEND and SUBTRACT apply to list configs only"
                     break
                 }
-                let effective = overrides[config.name] ?? entry.map { $0.defaultValue(context.schema.broker) } ?? ""
+                let effective = overrides[config.name] ?? listValue ?? ""
                 let current = effective.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 let items = config.value.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 switch config.configOperation {
@@ -65,16 +76,23 @@ struct IncrementalAlterConfigsHandler: APIHandler {
     }
 }
 
-/// The shared end of both config APIs: validate and store a topic's new overrides.
+/// The shared end of both config APIs: validate and store a topic's or a group's new overrides.
 enum ConfigChange {
     static func apply(
         _ overrides: [String: String], to resourceType: Int8, name: String, validateOnly: Bool, context: HandlerContext
     ) async -> (Int16, String?) {
-        guard resourceType == ConfigResourceType.topic else {
-            return (KafkaErrorCode.invalidRequest.rawValue, "only topic configs can be altered; broker settings are static")
-        }
         do {
-            try await context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
+            switch resourceType {
+            case ConfigResourceType.topic:
+                try await context.topics.setConfigs(topic: name, to: overrides, validateOnly: validateOnly)
+            case ConfigResourceType.group:
+                try await context.groups.configs.set(group: name, to: overrides, validateOnly: validateOnly)
+            case ConfigResourceType.broker:
+                // Kafka's dynamic broker configs (KIP-226) are not built: every broker setting is static.
+                return (KafkaErrorCode.invalidRequest.rawValue, "broker settings are static in Runnel: change server.properties or --override and restart")
+            default:
+                return (KafkaErrorCode.invalidRequest.rawValue, "unsupported config resource type \(resourceType)")
+            }
             return (0, nil)
         } catch {
             let (code, message) = kafkaError(for: error)

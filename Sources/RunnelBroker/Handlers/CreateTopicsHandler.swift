@@ -72,4 +72,6 @@ enum ConfigSource {
     static let dynamicTopic: Int8 = 1
     static let staticBroker: Int8 = 4
     static let defaultConfig: Int8 = 5
+    /// A consumer group's own config (KIP-848's GROUP_CONFIG).
+    static let group: Int8 = 8
 }

@@ -4,10 +4,11 @@ import RunnelProtocol
 enum ConfigResourceType {
     static let topic: Int8 = 2
     static let broker: Int8 = 4
+    static let group: Int8 = 32
 }
 
-/// DescribeConfigs (32), versions 1-4: a topic's effective configs (override or broker
-/// default, with the broker synonym), or this broker's static settings.
+/// DescribeConfigs (32), versions 1-4: a topic's or a consumer group's effective configs
+/// (override or broker default, with the broker synonym), or this broker's static settings.
 struct DescribeConfigsHandler: APIHandler {
     let versions: ClosedRange<Int16> = 1...4
     let context: HandlerContext
@@ -34,6 +35,21 @@ struct DescribeConfigsHandler: APIHandler {
                         if let synonym = item.entry.brokerSynonym {
                             entry.synonyms.append(.init(name: synonym, value: item.entry.defaultValue(context.config), source: ConfigSource.defaultConfig))
                         }
+                    }
+                    return entry
+                }
+            case ConfigResourceType.group:
+                // Any group id, formed or not: Kafka describes the defaults for a group without overrides.
+                let schema = context.groups.configs.schema
+                entries = schema.effective(context.groups.configs.overrides(of: resource.resourceName)).map { item in
+                    var entry = Entry(
+                        name: item.entry.name, value: item.value, readOnly: false,
+                        configSource: item.isOverride ? ConfigSource.group : ConfigSource.defaultConfig, isSensitive: false,
+                        configType: TopicConfigSchema.ValueType.int.rawValue, documentation: item.entry.documentation)
+                    if request.includeSynonyms {
+                        if item.isOverride { entry.synonyms.append(.init(name: item.entry.name, value: item.value, source: ConfigSource.group)) }
+                        entry.synonyms.append(.init(
+                            name: item.entry.brokerSynonym, value: String(item.entry.defaultValue(context.config)), source: ConfigSource.defaultConfig))
                     }
                     return entry
                 }

@@ -8,6 +8,7 @@ import RunnelProtocol
 ///     <prefix>/topics/<name>                   TopicMetadata JSON
 ///     <prefix>/partitions/<topic id>/<index>   PartitionState JSON (the key every leader/ISR change CASes)
 ///     <prefix>/producer-ids                    {"next": N}
+///     <prefix>/group-configs/<group id>        a consumer group's config overrides, JSON {key: value}
 ///
 /// Partition keys are named by topic id, so a topic deleted and created again under the same
 /// name never meets its predecessor's partition states.
@@ -27,11 +28,14 @@ struct EtcdKeyLayout: Sendable {
     var brokers: String { prefix + "/brokers/" }
     var topics: String { prefix + "/topics/" }
     var partitions: String { prefix + "/partitions/" }
+    var groupConfigs: String { prefix + "/group-configs/" }
 
     func broker(_ id: Int32) -> String { brokers + String(id) }
     func topic(_ name: String) -> String { topics + name }
     func partitions(of topicId: KafkaUUID) -> String { partitions + topicId.description + "/" }
     func partition(_ topicId: KafkaUUID, _ index: Int32) -> String { partitions(of: topicId) + String(index) }
+    /// A group id may hold any character, "/" included: everything after the prefix is the id.
+    func groupConfigs(_ groupId: String) -> String { groupConfigs + groupId }
 
     /// What a key of the layout names.
     enum Entry: Equatable {
@@ -39,6 +43,7 @@ struct EtcdKeyLayout: Sendable {
         case broker(Int32)
         case topic(String)
         case partition(topicId: KafkaUUID, index: Int32)
+        case groupConfigs(String)
         case unknown
     }
 
@@ -51,6 +56,7 @@ struct EtcdKeyLayout: Sendable {
         case "producer-ids": return .producerIds
         default: break
         }
+        if rest.hasPrefix("group-configs/") { return .groupConfigs(String(rest.dropFirst("group-configs/".count))) }
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
         switch (parts.first, parts.count) {
         case ("brokers", 2): return Int32(parts[1]).map { .broker($0) } ?? .unknown

@@ -73,6 +73,14 @@ extension EtcdMetadataStore {
         return result.revision
     }
 
+    public func setConfigs(group groupId: String, to configs: [String: String]) async throws -> Int64 {
+        // The last writer wins, as for Kafka's config records: the request carried the whole set.
+        let key = keys.groupConfigs(groupId)
+        let result = try await client.transaction(
+            if: [], then: [configs.isEmpty ? .delete(key: key) : .put(key: key, value: Self.json(configs))])
+        return result.revision
+    }
+
     public func compareAndSet(
         _ partition: TopicPartition, expected: Int64, to newState: PartitionState, ifGone broker: Int32?
     ) async throws -> CompareAndSetResult {

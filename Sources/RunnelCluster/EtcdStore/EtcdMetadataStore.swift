@@ -34,6 +34,7 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
         var brokers: [Int32: (registration: BrokerRegistration, lease: Int64)] = [:]
         /// The controller and its epoch (the create revision of its key: new at every election).
         var controller: (brokerId: Int32, epoch: Int64)?
+        var groupConfigs: [String: [String: String]] = [:]
     }
 
 
@@ -202,6 +203,8 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
                 }
             case .controller:
                 facts.controller = deleted ? nil : (try decoder.decode(ControllerRecord.self, from: data).brokerId, keyValue.createRevision)
+            case .groupConfigs(let groupId):
+                facts.groupConfigs[groupId] = deleted ? nil : try decoder.decode([String: String].self, from: data)
             case .clusterId, .producerIds, .unknown:
                 break
             }
@@ -224,7 +227,8 @@ public final class EtcdMetadataStore: MetadataStore, Sendable {
         }
         let image = MetadataImage(
             clusterId: clusterId, revision: revision, topicsByName: topics, partitions: partitions,
-            brokers: next.brokers.mapValues(\.registration), controllerId: next.controller?.brokerId)
+            brokers: next.brokers.mapValues(\.registration), controllerId: next.controller?.brokerId,
+            groupConfigs: next.groupConfigs)
         facts.withLock { facts in
             // An older picture never replaces a newer one.
             if broadcast.publish(image, if: { revision >= $0.revision }) { facts = next }

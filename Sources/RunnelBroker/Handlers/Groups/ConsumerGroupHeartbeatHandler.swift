@@ -31,7 +31,7 @@ struct ConsumerGroupHeartbeatHandler: APIHandler {
             heartbeat, partitionCounts: Dictionary(uniqueKeysWithValues: topics.map { ($0.name, $0.partitionCount) }))
         var response = ConsumerGroupHeartbeatResponse(
             errorCode: result.errorCode, memberId: result.memberId, memberEpoch: result.memberEpoch,
-            heartbeatIntervalMs: Int32(context.config.groupConsumerHeartbeatIntervalMs))
+            heartbeatIntervalMs: Int32(context.groups.configs.heartbeatIntervalMs(of: request.groupId)))
         if let assignment = result.assignment {
             let byTopic = Dictionary(grouping: assignment, by: \.topic)
             response.assignment = .init(topicPartitions: byTopic.keys.sorted().compactMap { name in
