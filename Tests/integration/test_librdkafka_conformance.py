@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import (AclOperation, AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
                                    NewTopic)
 from confluent_kafka.admin import ResourceType as ConfigResourceType
@@ -211,3 +211,77 @@ def test_group_configs_set_through_one_broker_are_seen_by_the_others(workdir, et
     finally:
         codes = cluster.stop()
         assert all(code == 0 for code in codes.values()), codes
+
+
+def produce(broker, topic, count, partitions):
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(count):
+        producer.produce(topic, value=f"{topic}-{i}".encode(), partition=i % partitions)
+    assert producer.flush(30) == 0
+
+
+def poll_until(consumers, condition, timeout=WAIT):
+    """Polls every consumer in turn until `condition()` holds; returns what each consumed."""
+    consumed = {id(c): [] for c in consumers}
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline:
+        for c in consumers:
+            msg = c.poll(0.1)
+            if msg is not None and not msg.error():
+                consumed[id(c)].append((msg.topic(), msg.partition(), msg.offset()))
+    assert condition(), "the condition did not hold within the deadline"
+    return consumed
+
+
+def test_0091_a_member_past_max_poll_interval_leaves_and_the_other_takes_over_and_commits(broker):
+    """0091_max_poll_interval_timeout: a member that stops polling for longer than
+    max.poll.interval.ms leaves the group (librdkafka sends LeaveGroup); the group rebalances
+    at once, the remaining member is given every partition and its commits succeed (no
+    REBALANCE_IN_PROGRESS once it has rejoined)."""
+    create_topic(broker, "mpi", 2)
+    produce(broker, "mpi", 10, 2)
+    settings = {"bootstrap.servers": broker.bootstrap, "group.id": "g-mpi", "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "max.poll.interval.ms": 7000, **SESSION}
+    active, stalled = Consumer(settings), Consumer(settings)
+    try:
+        for c in (active, stalled):
+            c.subscribe(["mpi"])
+        poll_until([active, stalled], lambda: len(active.assignment()) == 1 and len(stalled.assignment()) == 1)
+        # `stalled` stops polling: only max.poll.interval.ms (7 s) can end its membership, well
+        # before its session (it keeps heartbeating from librdkafka's own thread).
+        poll_until([active], lambda: len(active.assignment()) == 2, timeout=WAIT)
+        produce(broker, "mpi", 10, 2)
+        poll_until([active], lambda: all(tp.offset == 10 for tp in active.position(active.assignment())))
+        committed = active.commit(asynchronous=False)
+        assert all(tp.error is None for tp in committed), committed
+        assert sorted((tp.partition, tp.offset) for tp in active.committed(
+            [TopicPartition("mpi", 0), TopicPartition("mpi", 1)], timeout=10)) == [(0, 10), (1, 10)]
+    finally:
+        active.close()
+        stalled.close()
+
+
+def test_0033_a_regex_subscription_with_the_range_assignor_is_assigned_every_matching_topic(broker):
+    """0033_regex_subscribe: librdkafka matches `^...` subscriptions against Metadata for all
+    topics and asks for the matching ones in JoinGroup; with the range assignor two members
+    together hold every partition of every matching topic, none of the others, and a matching
+    topic created later joins the assignment."""
+    for name in ("rx_a", "rx_b", "other"):
+        create_topic(broker, name, 2)
+    settings = {"bootstrap.servers": broker.bootstrap, "group.id": "g-rx", "partition.assignment.strategy": "range",
+                "topic.metadata.refresh.interval.ms": 1000, **SESSION}
+    members = [Consumer(settings), Consumer(settings)]
+    try:
+        for c in members:
+            c.subscribe(["^rx_.*"])
+
+        def assigned():
+            return sorted((tp.topic, tp.partition) for c in members for tp in c.assignment())
+
+        expected = [("rx_a", 0), ("rx_a", 1), ("rx_b", 0), ("rx_b", 1)]
+        poll_until(members, lambda: assigned() == expected and all(c.assignment() for c in members))
+        create_topic(broker, "rx_c", 2)
+        poll_until(members, lambda: assigned() == sorted(expected + [("rx_c", 0), ("rx_c", 1)]))
+    finally:
+        for c in members:
+            c.close()

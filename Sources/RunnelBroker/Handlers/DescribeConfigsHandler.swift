@@ -72,7 +72,9 @@ struct DescribeConfigsHandler: APIHandler {
 
     private var brokerSettings: [(String, String)] {
         let config = context.config
-        return [
+        // Clients read broker.rack here (librdkafka's fetch-from-follower checks, rack-aware tools).
+        let rack = config.brokerRack.map { [("broker.rack", $0)] } ?? []
+        return rack + [
             ("node.id", String(config.nodeId)), ("log.dirs", config.logDirs.joined(separator: ",")),
             ("num.partitions", String(config.numPartitions)), ("default.replication.factor", String(config.defaultReplicationFactor)),
             ("auto.create.topics.enable", String(config.autoCreateTopics)), ("message.max.bytes", String(config.messageMaxBytes)),
