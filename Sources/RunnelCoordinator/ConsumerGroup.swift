@@ -9,13 +9,21 @@ public struct ConsumerGroup: Sendable, Equatable {
         public var clientHost: String
         /// Bumped to the group's assignment epoch once the member owns exactly its target.
         public var memberEpoch: Int32
+        /// The topics it named.
         public var subscribedTopics: [String]
+        /// The regular expression it subscribed by (KIP-848 resolves it on the broker), and the
+        /// topics it matched at the member's last heartbeat.
+        public var subscribedTopicRegex: String?
+        public var resolvedTopics: [String] = []
         /// What the member last said it owns.
         public var owned: Set<GroupTopicPartition> = []
         /// What it was last told to own (it may not have caught up yet).
         public var assigned: Set<GroupTopicPartition> = []
         var rebalanceTimeoutMs: Int32
         var lastHeartbeat: Int64
+
+        /// Every topic it is subscribed to, by name or by its regex.
+        var topics: Set<String> { Set(subscribedTopics).union(resolvedTopics) }
     }
 
     public let groupId: String
@@ -52,9 +60,9 @@ public struct ConsumerGroup: Sendable, Equatable {
         }
         let memberIds = members.keys.sorted()
         var target = Dictionary(uniqueKeysWithValues: memberIds.map { ($0, Set<GroupTopicPartition>()) })
-        let topics = Set(members.values.flatMap(\.subscribedTopics)).sorted()
+        let topics = Set(members.values.flatMap(\.topics)).sorted()
         for topic in topics {
-            let subscribers = memberIds.filter { members[$0]!.subscribedTopics.contains(topic) }
+            let subscribers = memberIds.filter { members[$0]!.topics.contains(topic) }
             guard !subscribers.isEmpty, let count = partitionCounts[topic] else { continue }
             let partitions = (0..<count).map { GroupTopicPartition(topic: topic, partition: $0) }
             let quota = partitions.count / subscribers.count
@@ -83,8 +91,8 @@ public struct ConsumerGroup: Sendable, Equatable {
     private mutating func computeRangeAssignment(partitionCounts: [String: Int32]) {
         let memberIds = members.keys.sorted()
         var target = Dictionary(uniqueKeysWithValues: memberIds.map { ($0, Set<GroupTopicPartition>()) })
-        for topic in Set(members.values.flatMap(\.subscribedTopics)).sorted() {
-            let subscribers = memberIds.filter { members[$0]!.subscribedTopics.contains(topic) }
+        for topic in Set(members.values.flatMap(\.topics)).sorted() {
+            let subscribers = memberIds.filter { members[$0]!.topics.contains(topic) }
             guard !subscribers.isEmpty, let count = partitionCounts[topic] else { continue }
             let quota = Int(count) / subscribers.count
             let extra = Int(count) % subscribers.count
@@ -97,6 +105,17 @@ public struct ConsumerGroup: Sendable, Equatable {
         }
         targetAssignment = target
         assignmentEpoch = groupEpoch
+    }
+
+    /// Kafka's internal topics, which a regex never subscribes to (as `Topic.isInternal`).
+    static let internalTopics: Set<String> = ["__consumer_offsets", "__transaction_state", "__share_group_state"]
+
+    /// The topics among `names` the whole of which `pattern` matches, sorted; nil if the pattern
+    /// is not a regular expression. (Kafka uses RE2/J; Swift's regex syntax agrees on what
+    /// subscriptions use: classes, alternation, anchors, repetition.)
+    static func topics(matching pattern: String, among names: some Sequence<String>) -> [String]? {
+        guard let regex = try? Regex(pattern) else { return nil }
+        return names.filter { !internalTopics.contains($0) && $0.wholeMatch(of: regex) != nil }.sorted()
     }
 
     /// Partitions another member may still be consuming.

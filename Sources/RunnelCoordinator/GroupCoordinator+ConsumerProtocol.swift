@@ -13,6 +13,9 @@ extension GroupCoordinator {
         public var rebalanceTimeoutMs: Int32
         /// nil: unchanged since the last heartbeat.
         public var subscribedTopics: [String]?
+        /// A regular expression topics are subscribed by, resolved here (v1+); nil: unchanged
+        /// since the last heartbeat; "": none any more.
+        public var subscribedTopicRegex: String?
         /// nil: unchanged since the last heartbeat.
         public var ownedPartitions: [GroupTopicPartition]?
         /// "uniform" or "range"; nil: the member does not mind.
@@ -21,9 +24,10 @@ extension GroupCoordinator {
         public init(
             groupId: String, memberId: String, memberEpoch: Int32, instanceId: String?, rackId: String?, clientId: String,
             clientHost: String, rebalanceTimeoutMs: Int32, subscribedTopics: [String]?, ownedPartitions: [GroupTopicPartition]?,
-            serverAssignor: String? = nil
+            serverAssignor: String? = nil, subscribedTopicRegex: String? = nil
         ) {
             self.serverAssignor = serverAssignor
+            self.subscribedTopicRegex = subscribedTopicRegex
             self.groupId = groupId
             self.memberId = memberId
             self.memberEpoch = memberEpoch
@@ -43,11 +47,13 @@ extension GroupCoordinator {
         public var memberEpoch: Int32
         /// nil when the member's assignment did not change.
         public var assignment: [GroupTopicPartition]?
+        public var errorMessage: String?
     }
 
     static let fencedMemberEpoch: Int16 = 110
     static let unreleasedInstanceId: Int16 = 111
     static let groupIdNotFoundOrWrongType: Int16 = 69
+    static let invalidRegularExpression: Int16 = 128
 
     /// One heartbeat: join (epoch 0), leave (epoch -1 or -2), or keep alive and reconcile.
     /// `partitionCounts` gives the partitions of every existing topic.
@@ -93,6 +99,25 @@ extension GroupCoordinator {
         member.lastHeartbeat = now
         if let topics = request.subscribedTopics?.sorted(), topics != member.subscribedTopics {
             member.subscribedTopics = topics
+            membershipChanged = true
+        }
+        if let regex = request.subscribedTopicRegex, regex != (member.subscribedTopicRegex ?? "") {
+            member.subscribedTopicRegex = regex.isEmpty ? nil : regex
+        }
+        // The regex is resolved against the topics as they are now, at every heartbeat, so a
+        // topic created (or deleted) later joins (or leaves) the member's subscription.
+        if let pattern = member.subscribedTopicRegex {
+            guard let resolved = ConsumerGroup.topics(matching: pattern, among: partitionCounts.keys) else {
+                return ConsumerHeartbeatResult(
+                    errorCode: Self.invalidRegularExpression, memberId: request.memberId, memberEpoch: -1,
+                    errorMessage: "\(pattern) is not a valid regular expression")
+            }
+            if resolved != member.resolvedTopics {
+                member.resolvedTopics = resolved
+                membershipChanged = true
+            }
+        } else if !member.resolvedTopics.isEmpty {
+            member.resolvedTopics = []
             membershipChanged = true
         }
         if let owned = request.ownedPartitions { member.owned = Set(owned) }

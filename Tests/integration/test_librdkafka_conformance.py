@@ -261,19 +261,27 @@ def test_0091_a_member_past_max_poll_interval_leaves_and_the_other_takes_over_an
         stalled.close()
 
 
-def test_0033_a_regex_subscription_with_the_range_assignor_is_assigned_every_matching_topic(broker):
-    """0033_regex_subscribe: librdkafka matches `^...` subscriptions against Metadata for all
-    topics and asks for the matching ones in JoinGroup; with the range assignor two members
-    together hold every partition of every matching topic, none of the others, and a matching
-    topic created later joins the assignment."""
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_0033_a_regex_subscription_with_the_range_assignor_is_assigned_every_matching_topic(broker, protocol):
+    """0033_regex_subscribe, in both group protocols: with the classic one librdkafka matches
+    `^...` subscriptions against Metadata for all topics and joins with the matching names; with
+    KIP-848's it sends the regex in ConsumerGroupHeartbeat and the coordinator resolves it. Either
+    way two members with the range assignor together hold every partition of every matching
+    topic, none of the others (nor, resolved by the broker, `__consumer_offsets`), and a matching topic created
+    later joins the assignment."""
     for name in ("rx_a", "rx_b", "other"):
         create_topic(broker, name, 2)
-    settings = {"bootstrap.servers": broker.bootstrap, "group.id": "g-rx", "partition.assignment.strategy": "range",
-                "topic.metadata.refresh.interval.ms": 1000, **SESSION}
+    settings = {"bootstrap.servers": broker.bootstrap, "group.id": f"g-rx-{protocol}", "topic.metadata.refresh.interval.ms": 1000}
+    if protocol == "classic":
+        settings.update({"partition.assignment.strategy": "range", **SESSION})
+    else:
+        settings.update({"group.protocol": "consumer", "group.remote.assignor": "range"})
     members = [Consumer(settings), Consumer(settings)]
     try:
         for c in members:
-            c.subscribe(["^rx_.*"])
+            # The broker never subscribes a regex to an internal topic (librdkafka's classic
+            # client-side matching has no such rule, so only the broker's side is asked).
+            c.subscribe(["^(rx_.*|__consumer_offsets)" if protocol == "consumer" else "^rx_.*"])
 
         def assigned():
             return sorted((tp.topic, tp.partition) for c in members for tp in c.assignment())

@@ -26,11 +26,11 @@ struct ConsumerGroupHeartbeatHandler: APIHandler {
             groupId: request.groupId, memberId: request.memberId, memberEpoch: request.memberEpoch, instanceId: request.instanceId,
             rackId: request.rackId, clientId: requestContext.clientId ?? "", clientHost: "/" + requestContext.client.hostPart,
             rebalanceTimeoutMs: request.rebalanceTimeoutMs, subscribedTopics: request.subscribedTopicNames, ownedPartitions: owned,
-            serverAssignor: request.serverAssignor)
+            serverAssignor: request.serverAssignor, subscribedTopicRegex: request.subscribedTopicRegex)
         let result = context.groups.consumerHeartbeat(
             heartbeat, partitionCounts: Dictionary(uniqueKeysWithValues: topics.map { ($0.name, $0.partitionCount) }))
         var response = ConsumerGroupHeartbeatResponse(
-            errorCode: result.errorCode, memberId: result.memberId, memberEpoch: result.memberEpoch,
+            errorCode: result.errorCode, errorMessage: result.errorMessage, memberId: result.memberId, memberEpoch: result.memberEpoch,
             heartbeatIntervalMs: Int32(context.groups.configs.heartbeatIntervalMs(of: request.groupId)))
         if let assignment = result.assignment {
             let byTopic = Dictionary(grouping: assignment, by: \.topic)
@@ -69,6 +69,7 @@ struct ConsumerGroupDescribeHandler: APIHandler {
                 members: group.members.values.sorted { $0.memberId < $1.memberId }.map { member in
                     .init(memberId: member.memberId, instanceId: member.instanceId, rackId: member.rackId, memberEpoch: member.memberEpoch,
                           clientId: member.clientId, clientHost: member.clientHost, subscribedTopicNames: member.subscribedTopics,
+                          subscribedTopicRegex: member.subscribedTopicRegex,
                           assignment: assignment(member.owned), targetAssignment: assignment(group.targetAssignment[member.memberId] ?? []))
                 },
                 authorizedOperations: operations)
