@@ -26,32 +26,21 @@ struct DescribeConfigsHandler: APIHandler {
                     return result
                 }
                 entries = context.schema.effective(topic.configs).map { item in
-                    var entry = Entry(
-                        name: item.entry.name, value: item.value, readOnly: false,
-                        configSource: item.isOverride ? ConfigSource.dynamicTopic : ConfigSource.defaultConfig, isSensitive: false,
-                        configType: item.entry.type.rawValue, documentation: item.entry.documentation)
-                    if request.includeSynonyms {
-                        if item.isOverride { entry.synonyms.append(.init(name: item.entry.name, value: item.value, source: ConfigSource.dynamicTopic)) }
-                        if let synonym = item.entry.brokerSynonym {
-                            entry.synonyms.append(.init(name: synonym, value: item.entry.defaultValue(context.config), source: ConfigSource.defaultConfig))
-                        }
-                    }
-                    return entry
+                    entry(
+                        item.entry.name, item.value, isOverride: item.isOverride, overrideSource: ConfigSource.dynamicTopic,
+                        type: item.entry.type, documentation: item.entry.documentation,
+                        brokerDefault: item.entry.brokerSynonym.map { ($0, item.entry.defaultValue(context.config)) },
+                        includeSynonyms: request.includeSynonyms)
                 }
             case ConfigResourceType.group:
                 // Any group id, formed or not: Kafka describes the defaults for a group without overrides.
-                let schema = context.groups.configs.schema
-                entries = schema.effective(context.groups.configs.overrides(of: resource.resourceName)).map { item in
-                    var entry = Entry(
-                        name: item.entry.name, value: item.value, readOnly: false,
-                        configSource: item.isOverride ? ConfigSource.group : ConfigSource.defaultConfig, isSensitive: false,
-                        configType: TopicConfigSchema.ValueType.int.rawValue, documentation: item.entry.documentation)
-                    if request.includeSynonyms {
-                        if item.isOverride { entry.synonyms.append(.init(name: item.entry.name, value: item.value, source: ConfigSource.group)) }
-                        entry.synonyms.append(.init(
-                            name: item.entry.brokerSynonym, value: String(item.entry.defaultValue(context.config)), source: ConfigSource.defaultConfig))
-                    }
-                    return entry
+                let configs = context.groups.configs
+                entries = configs.schema.effective(configs.overrides(of: resource.resourceName)).map { item in
+                    entry(
+                        item.entry.name, item.value, isOverride: item.isOverride, overrideSource: ConfigSource.group, type: .int,
+                        documentation: item.entry.documentation,
+                        brokerDefault: (item.entry.brokerSynonym, String(item.entry.defaultValue(context.config))),
+                        includeSynonyms: request.includeSynonyms)
                 }
             case ConfigResourceType.broker:
                 entries = brokerSettings.map { name, value in
@@ -68,6 +57,24 @@ struct DescribeConfigsHandler: APIHandler {
             return result
         }
         return .response(DescribeConfigsResponse(results: results))
+    }
+
+    /// One effective config: the resource's own value (from `overrideSource`) or the broker's
+    /// default, with its synonyms (the override, then the broker setting) when asked for.
+    private func entry(
+        _ name: String, _ value: String, isOverride: Bool, overrideSource: Int8, type: TopicConfigSchema.ValueType,
+        documentation: String, brokerDefault: (name: String, value: String)?, includeSynonyms: Bool
+    ) -> Entry {
+        var entry = Entry(
+            name: name, value: value, readOnly: false, configSource: isOverride ? overrideSource : ConfigSource.defaultConfig,
+            isSensitive: false, configType: type.rawValue, documentation: documentation)
+        if includeSynonyms {
+            if isOverride { entry.synonyms.append(.init(name: name, value: value, source: overrideSource)) }
+            if let brokerDefault {
+                entry.synonyms.append(.init(name: brokerDefault.name, value: brokerDefault.value, source: ConfigSource.defaultConfig))
+            }
+        }
+        return entry
     }
 
     private var brokerSettings: [(String, String)] {
