@@ -174,6 +174,12 @@ def test_0081_group_configs_are_validated_stored_described_and_shorten_a_consume
         assert group_config(admin, "g848") == {
             "consumer.session.timeout.ms": ("3000", ConfigSource.GROUP_CONFIG.value),
             "consumer.heartbeat.interval.ms": ("500", ConfigSource.GROUP_CONFIG.value)}
+        # Synonyms (librdkafka always asks for them): the group's value, then the broker default it overrides.
+        resource = ConfigResource(ConfigResourceType.GROUP, "g848")
+        session = admin.describe_configs([resource])[resource].result(10)["consumer.session.timeout.ms"]
+        assert [(s.name, s.value, s.source) for s in session.synonyms.values()] == [
+            ("consumer.session.timeout.ms", "3000", ConfigSource.GROUP_CONFIG.value),
+            ("group.consumer.session.timeout.ms", "45000", ConfigSource.DEFAULT_CONFIG.value)]
         member = subprocess.Popen([sys.executable, "-c", KIP848_MEMBER, broker.bootstrap, "g848", "gc"])
         deadline = time.time() + WAIT
         while consumer_group_members(admin, "g848") != 1 and time.time() < deadline:
