@@ -12,7 +12,12 @@ struct GroupConfigs: Sendable {
 
     func overrides(of groupId: String) -> [String: String] { view.image.groupConfigs[groupId] ?? [:] }
 
-    func sessionTimeoutMs(of groupId: String) -> Int64 { schema.sessionTimeoutMs(overrides(of: groupId)) }
+    /// Every group's session timeout as the image says now: a snapshot, so the coordinator can
+    /// use it under its own lock without taking the view's.
+    func sessionTimeouts() -> @Sendable (String) -> Int64 {
+        let overrides = view.image.groupConfigs
+        return { [schema] groupId in schema.sessionTimeoutMs(overrides[groupId] ?? [:]) }
+    }
 
     func heartbeatIntervalMs(of groupId: String) -> Int64 { schema.heartbeatIntervalMs(overrides(of: groupId)) }
 

@@ -81,9 +81,9 @@ final class GroupCoordinatorRuntime: Sendable {
                 try? await Task.sleep(for: .milliseconds(50))
                 guard let self else { return }
                 let now = self.clock()
-                let configs = self.configs
+                let sessionTimeouts = self.configs.sessionTimeouts()
                 self.perform(self.state.withLock {
-                    $0.expireConsumerMembers(now: now, sessionTimeoutMs: configs.sessionTimeoutMs(of:))
+                    $0.expireConsumerMembers(now: now, sessionTimeoutMs: sessionTimeouts)
                     return $0.tick(now: now)
                 })
                 if now - lastExpiry >= self.maintenanceIntervalMs {
