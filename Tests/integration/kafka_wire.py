@@ -297,3 +297,14 @@ def offset_commit_v2(conn, group, offsets, generation=-1, member="", correlation
             partition, error = r.unpack("ih")
             result[(name, partition)] = error
     return result
+
+
+def offset_fetch_v2_error(conn, group, correlation_id=25):
+    """OffsetFetch v2 of all the group's offsets (null topics); returns the top-level error code."""
+    conn.send(frame(header(9, 2, correlation_id) + string(group) + struct.pack(">i", -1)))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    r = Reader(payload, 4)
+    r.array(lambda: (r.string(), r.array(lambda: (r.unpack("iq"), r.string(), r.unpack("h")))))
+    return r.unpack("h")

@@ -23,6 +23,8 @@ from conftest import BrokerProcess
 WAIT = 30  # seconds: the bound on any one wait
 SESSION = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 UNKNOWN_TOPIC_OR_PARTITION = 3
+COORDINATOR_LOAD_IN_PROGRESS = 14
+COORDINATOR_NOT_AVAILABLE = 15
 
 
 def create_topic(broker, name, partitions):
@@ -299,3 +301,22 @@ def test_0033_a_regex_subscription_with_the_range_assignor_is_assigned_every_mat
     finally:
         for c in members:
             c.close()
+
+
+def test_0051_a_group_request_before_the_offsets_topic_reached_this_broker_is_retried_not_failed(workdir, etcd):
+    """0051_assign_adds on a fresh 3-broker cluster: the first group creates `__consumer_offsets`
+    through one broker, which names the partition's leader as coordinator; that leader may not
+    have the new topic in its image yet. Its answer to OffsetFetch must be one librdkafka
+    retries (COORDINATOR_LOAD_IN_PROGRESS), not COORDINATOR_NOT_AVAILABLE, which librdkafka
+    hands to the application as a consumer error. Shown deterministically with one broker of a
+    cluster whose `__consumer_offsets` cannot be created yet (it needs 3 live brokers); FindCoordinator
+    there still answers COORDINATOR_NOT_AVAILABLE."""
+    cluster = Cluster(workdir, etcd, count=1).start()
+    conn = kafka_wire.Connection(cluster.brokers[1])
+    try:
+        assert kafka_wire.find_coordinator_v0(conn, "g-early")[0] == COORDINATOR_NOT_AVAILABLE
+        assert kafka_wire.offset_fetch_v2_error(conn, "g-early") == COORDINATOR_LOAD_IN_PROGRESS
+    finally:
+        conn.close()
+        codes = cluster.stop()
+        assert all(code == 0 for code in codes.values()), codes

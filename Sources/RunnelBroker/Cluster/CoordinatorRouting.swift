@@ -6,9 +6,15 @@ import RunnelProtocol
 enum CoordinatorLocation: Equatable {
     case here
     case elsewhere(BrokerRegistration)
-    /// No broker can coordinate it now (the partition has no live leader, or the topic does not
-    /// exist yet): COORDINATOR_NOT_AVAILABLE, which clients retry.
+    /// No broker can coordinate it now (the partition has no live leader): COORDINATOR_NOT_AVAILABLE,
+    /// which clients retry after finding the coordinator again.
     case unavailable(String)
+    /// `__consumer_offsets` is not in this broker's image yet. FindCoordinator answers
+    /// COORDINATOR_NOT_AVAILABLE (and creates it); a group request answers
+    /// COORDINATOR_LOAD_IN_PROGRESS: it came because another broker, whose image already has
+    /// the new topic, named this one, and this one will know in a moment. (librdkafka surfaces
+    /// COORDINATOR_NOT_AVAILABLE on OffsetFetch to the application, but retries a load in progress.)
+    case notYetCreated
     /// Led here, its groups not loaded yet: COORDINATOR_LOAD_IN_PROGRESS, retried by clients.
     case loading
 }
@@ -18,7 +24,7 @@ extension HandlerContext {
         let image = metadata.image
         let partition = TopicPartition(topic: GroupCoordinatorRuntime.offsetsTopic, partition: groups.partition(for: groupId))
         guard let state = image.partition(partition) else {
-            return .unavailable("\(GroupCoordinatorRuntime.offsetsTopic) does not exist yet")
+            return .notYetCreated
         }
         guard state.leader >= 0, let leader = image.brokers[state.leader] else {
             return .unavailable("\(partition) has no live leader")
@@ -35,7 +41,7 @@ extension HandlerContext {
         case .here: nil
         case .elsewhere: .notCoordinator
         case .unavailable: .coordinatorNotAvailable
-        case .loading: .coordinatorLoadInProgress
+        case .loading, .notYetCreated: .coordinatorLoadInProgress
         }
     }
 

@@ -40,6 +40,8 @@ struct FindCoordinatorHandler: APIHandler {
             return Answer(nodeId: context.config.nodeId, host: registered?.host ?? host, port: registered?.port ?? Int32(port))
         case .elsewhere(let broker):
             return Answer(nodeId: broker.brokerId, host: broker.host, port: broker.port)
+        case .notYetCreated:
+            return Answer(code: .coordinatorNotAvailable, message: "\(GroupCoordinatorRuntime.offsetsTopic) does not exist yet")
         case .unavailable(let reason):
             return Answer(code: .coordinatorNotAvailable, message: reason)
         }
