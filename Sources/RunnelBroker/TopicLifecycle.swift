@@ -79,7 +79,12 @@ struct TopicLifecycle: Sendable {
     }
 
     /// Grows a topic to `totalCount` partitions: the new local logs first, then the metadata.
-    func addPartitions(topic name: String, totalCount: Int32, validateOnly: Bool) async throws -> TopicMetadata {
+    /// `assignment`: the new partitions' replicas, as CreatePartitions may name them (Kafka's
+    /// checks: one list per new partition, the topic's replication factor, registered brokers);
+    /// nil places them as for a new topic.
+    func addPartitions(topic name: String, totalCount: Int32, assignment manual: [[Int32]]? = nil, validateOnly: Bool)
+        async throws -> TopicMetadata
+    {
         try await changes.run { () async throws -> TopicMetadata in
             let image = view.image
             guard let topic = image.topic(named: name) else {
@@ -88,9 +93,23 @@ struct TopicLifecycle: Sendable {
             guard totalCount > topic.partitionCount else {
                 throw ClusterMetadataError(.invalidPartitions, "topic currently has \(topic.partitionCount) partitions, \(totalCount) would not be an increase")
             }
-            let assignment = try place(
-                count: totalCount - topic.partitionCount, firstIndex: topic.partitionCount,
-                replicationFactor: topic.replicationFactor, image: image)
+            let added = totalCount - topic.partitionCount
+            let assignment: [[Int32]]
+            if let manual {
+                guard manual.count == Int(added) else {
+                    throw ClusterMetadataError(
+                        .invalidReplicaAssignment, "attempted to add \(added) additional partitions but \(manual.count) assignments were supplied")
+                }
+                assignment = try Self.validate(assignment: manual, image: image)
+                guard assignment[0].count == Int(topic.replicationFactor) else {
+                    throw ClusterMetadataError(
+                        .invalidReplicaAssignment,
+                        "the assignment has \(assignment[0].count) replicas per partition, the topic's other partitions have \(topic.replicationFactor)")
+                }
+            } else {
+                assignment = try place(
+                    count: added, firstIndex: topic.partitionCount, replicationFactor: topic.replicationFactor, image: image)
+            }
             let local = localIndices(assignment, from: topic.partitionCount)
             try capacity.checkRoom(adding: local.count, hosted: replicas.hostedCount)
             if validateOnly { return topic }

@@ -12,7 +12,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import (AclOperation, AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
-                                   NewTopic)
+                                   NewPartitions, NewTopic)
 from confluent_kafka.admin import ResourceType as ConfigResourceType
 from kafka.admin import KafkaAdminClient
 
@@ -318,5 +318,28 @@ def test_0051_a_group_request_before_the_offsets_topic_reached_this_broker_is_re
         assert kafka_wire.offset_fetch_v2_error(conn, "g-early") == COORDINATOR_LOAD_IN_PROGRESS
     finally:
         conn.close()
+        codes = cluster.stop()
+        assert all(code == 0 for code in codes.values()), codes
+
+
+def test_0081_create_partitions_places_new_partitions_where_the_request_says(workdir, etcd):
+    """0081_admin/do_test_CreatePartitions "with replicas set", on 3 brokers: the new partitions
+    get exactly the replicas the request names (in order: the first is the preferred leader);
+    an assignment of the wrong length, the wrong replication factor or an unknown broker is
+    refused with INVALID_REPLICA_ASSIGNMENT and nothing changes."""
+    cluster = Cluster(workdir, etcd, count=3).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("grow", num_partitions=1, replication_factor=3)])["grow"].result(10)
+        for bad in ([[1, 2, 3]], [[1, 2], [2, 3]], [[1, 2, 9], [2, 3, 1]], [[1, 1, 2], [2, 3, 1]]):
+            with pytest.raises(KafkaException) as error:
+                admin.create_partitions([NewPartitions("grow", 3, replica_assignment=bad)])["grow"].result(10)
+            assert error.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, bad
+        admin.create_partitions([NewPartitions("grow", 3, replica_assignment=[[3, 2, 1], [2, 1, 3]])])["grow"].result(10)
+        for broker in cluster.brokers.values():
+            cluster.wait_until(lambda m: len(m["topics"]["grow"][1]) == 3, via=broker, topics=["grow"])
+            partitions = cluster.metadata(via=broker, topics=["grow"])["topics"]["grow"][1]
+            assert partitions[1][2] == [3, 2, 1] and partitions[2][2] == [2, 1, 3], partitions
+    finally:
         codes = cluster.stop()
         assert all(code == 0 for code in codes.values()), codes

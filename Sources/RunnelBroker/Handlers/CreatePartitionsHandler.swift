@@ -1,8 +1,9 @@
 import RunnelCluster
 import RunnelProtocol
 
-/// CreatePartitions (37), versions 0-3: grows a topic to `count` partitions (see
-/// `TopicLifecycle.addPartitions`: atomic, and refused before the disk is touched when over a limit).
+/// CreatePartitions (37), versions 0-3: grows a topic to `count` partitions, placed by the broker
+/// or as the request's assignments say (see `TopicLifecycle.addPartitions`: atomic, and refused
+/// before the disk is touched when over a limit).
 struct CreatePartitionsHandler: APIHandler {
     let versions: ClosedRange<Int16> = 0...3
     let context: HandlerContext
@@ -24,7 +25,9 @@ struct CreatePartitionsHandler: APIHandler {
             var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: topic.name)
             do {
                 if let requestRefusal { throw requestRefusal }
-                _ = try await context.topics.addPartitions(topic: topic.name, totalCount: topic.count, validateOnly: request.validateOnly)
+                _ = try await context.topics.addPartitions(
+                    topic: topic.name, totalCount: topic.count, assignment: topic.assignments?.map(\.brokerIds),
+                    validateOnly: request.validateOnly)
             } catch {
                 (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }
