@@ -303,16 +303,37 @@ def test_0033_a_regex_subscription_with_the_range_assignor_is_assigned_every_mat
             c.close()
 
 
-def test_0051_a_group_request_before_the_offsets_topic_reached_this_broker_is_retried_not_failed(workdir, etcd):
-    """0051_assign_adds on a fresh 3-broker cluster: the first group creates `__consumer_offsets`
-    through one broker, which names the partition's leader as coordinator; that leader may not
-    have the new topic in its image yet. Its answer to OffsetFetch must be one librdkafka
-    retries (COORDINATOR_LOAD_IN_PROGRESS), not COORDINATOR_NOT_AVAILABLE, which librdkafka
-    hands to the application as a consumer error. Shown deterministically with one broker of a
-    cluster whose `__consumer_offsets` cannot be created yet (it needs 3 live brokers); FindCoordinator
-    there still answers COORDINATOR_NOT_AVAILABLE."""
+def test_0051_the_first_group_of_a_new_cluster_commits_and_fetches_offsets_without_errors(workdir, etcd):
+    """0051_assign_adds, 0130_store_offsets and 0081_admin's offset subtests on a fresh 3-broker
+    cluster: the first group creates `__consumer_offsets` through one broker, which names each
+    partition's leader as coordinator at once, while that leader may still be creating its 50
+    logs. Its group requests wait for it instead of answering COORDINATOR_NOT_AVAILABLE or
+    COORDINATOR_LOAD_IN_PROGRESS straight away, which librdkafka hands to the application after
+    a few quick retries ("Failed to fetch committed offsets", a failed commit)."""
+    cluster = Cluster(workdir, etcd, count=3).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("first", num_partitions=3, replication_factor=3)])["first"].result(10)
+        consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "g-first", "enable.auto.commit": False})
+        try:
+            offsets = [TopicPartition("first", p, 10 + p) for p in range(3)]
+            committed = consumer.commit(offsets=offsets, asynchronous=False)
+            assert all(tp.error is None for tp in committed), committed
+            fetched = consumer.committed([TopicPartition("first", p) for p in range(3)], timeout=10)
+            assert [(tp.partition, tp.offset, tp.error) for tp in fetched] == [(p, 10 + p, None) for p in range(3)]
+        finally:
+            consumer.close()
+    finally:
+        codes = cluster.stop()
+        assert all(code == 0 for code in codes.values()), codes
+
+
+def test_a_group_request_on_a_broker_that_cannot_have_the_offsets_topic_yet_is_answered_load_in_progress(workdir, etcd):
+    """One broker of a cluster whose `__consumer_offsets` cannot be created yet (it needs 3 live
+    brokers): FindCoordinator answers COORDINATOR_NOT_AVAILABLE, and a group request sent anyway
+    waits its bounded while and answers COORDINATOR_LOAD_IN_PROGRESS, which clients retry."""
     cluster = Cluster(workdir, etcd, count=1).start()
-    conn = kafka_wire.Connection(cluster.brokers[1])
+    conn = kafka_wire.Connection(cluster.brokers[1], timeout=30)
     try:
         assert kafka_wire.find_coordinator_v0(conn, "g-early")[0] == COORDINATOR_NOT_AVAILABLE
         assert kafka_wire.offset_fetch_v2_error(conn, "g-early") == COORDINATOR_LOAD_IN_PROGRESS

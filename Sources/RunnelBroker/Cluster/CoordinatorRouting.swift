@@ -10,10 +10,9 @@ enum CoordinatorLocation: Equatable {
     /// which clients retry after finding the coordinator again.
     case unavailable(String)
     /// `__consumer_offsets` is not in this broker's image yet. FindCoordinator answers
-    /// COORDINATOR_NOT_AVAILABLE (and creates it); a group request answers
-    /// COORDINATOR_LOAD_IN_PROGRESS: it came because another broker, whose image already has
-    /// the new topic, named this one, and this one will know in a moment. (librdkafka surfaces
-    /// COORDINATOR_NOT_AVAILABLE on OffsetFetch to the application, but retries a load in progress.)
+    /// COORDINATOR_NOT_AVAILABLE (and creates it); a group request came because another broker,
+    /// whose image already has the new topic, named this one, which will know in a moment: it
+    /// waits for that, then answers COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
     case notYetCreated
     /// Led here, its groups not loaded yet: COORDINATOR_LOAD_IN_PROGRESS, retried by clients.
     case loading
@@ -35,9 +34,27 @@ extension HandlerContext {
         return groups.isLoaded(partition.partition) ? .here : .loading
     }
 
+    /// How long a group request waits for this broker to become the group's coordinator when
+    /// it is about to (see `coordinatorError`).
+    static let coordinatorWait = Duration.seconds(5)
+
     /// The error a group request gets on a broker that does not coordinate the group; nil here.
-    func coordinatorError(for groupId: String) -> KafkaErrorCode? {
-        switch coordinator(for: groupId) {
+    ///
+    /// While this broker is about to coordinate the group — `__consumer_offsets` is not in its
+    /// image yet, or the partition is led here and its groups are loading — the request waits,
+    /// up to `coordinatorWait`, instead of answering at once: a new cluster's first group meets
+    /// exactly that (the broker that created the topic names the leader before the leader has
+    /// created 50 logs), and clients give up on these errors after a few quick retries
+    /// (librdkafka reports an OffsetFetch or OffsetCommit that failed so to the application).
+    func coordinatorError(for groupId: String) async -> KafkaErrorCode? {
+        let deadline = ContinuousClock.now + Self.coordinatorWait
+        var location = coordinator(for: groupId)
+        while location == .notYetCreated || location == .loading, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+            if Task.isCancelled { break }
+            location = coordinator(for: groupId)
+        }
+        return switch location {
         case .here: nil
         case .elsewhere: .notCoordinator
         case .unavailable: .coordinatorNotAvailable

@@ -10,7 +10,7 @@ struct ConsumerGroupHeartbeatHandler: APIHandler {
     func handle(_ request: ConsumerGroupHeartbeatRequest, context requestContext: RequestContext)
         async -> HandlerReply<ConsumerGroupHeartbeatResponse>
     {
-        if let code = context.coordinatorError(for: request.groupId) {
+        if let code = await context.coordinatorError(for: request.groupId) {
             return .response(ConsumerGroupHeartbeatResponse(
                 errorCode: code.rawValue, memberId: request.memberId, memberEpoch: request.memberEpoch, heartbeatIntervalMs: 0))
         }

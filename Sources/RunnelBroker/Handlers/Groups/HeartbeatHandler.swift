@@ -6,7 +6,7 @@ struct HeartbeatHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: HeartbeatRequest, context requestContext: RequestContext) async -> HandlerReply<HeartbeatResponse> {
-        if let code = context.coordinatorError(for: request.groupId) { return .response(HeartbeatResponse(errorCode: code.rawValue)) }
+        if let code = await context.coordinatorError(for: request.groupId) { return .response(HeartbeatResponse(errorCode: code.rawValue)) }
         return .response(HeartbeatResponse(errorCode: context.groups.heartbeat(
             groupId: request.groupId, memberId: request.memberId, generationId: request.generationId)))
     }
@@ -18,7 +18,7 @@ struct LeaveGroupHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: LeaveGroupRequest, context requestContext: RequestContext) async -> HandlerReply<LeaveGroupResponse> {
-        if let code = context.coordinatorError(for: request.groupId) { return .response(LeaveGroupResponse(errorCode: code.rawValue)) }
+        if let code = await context.coordinatorError(for: request.groupId) { return .response(LeaveGroupResponse(errorCode: code.rawValue)) }
         if requestContext.apiVersion < 3 {
             let errors = context.groups.leave(groupId: request.groupId, members: [(request.memberId, nil)])
             return .response(LeaveGroupResponse(errorCode: errors.first ?? 0))

@@ -9,7 +9,7 @@ struct JoinGroupHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: JoinGroupRequest, context requestContext: RequestContext) async -> HandlerReply<JoinGroupResponse> {
-        if let code = context.coordinatorError(for: request.groupId) {
+        if let code = await context.coordinatorError(for: request.groupId) {
             return .response(JoinGroupResponse(
                 errorCode: code.rawValue, generationId: -1, protocolName: requestContext.apiVersion >= 7 ? nil : "", leader: "",
                 memberId: request.memberId))

@@ -38,7 +38,7 @@ struct OffsetCommitHandler: APIHandler {
         }
         let code = if request.groupId.utf8.count > Self.maxGroupIdBytes {
             KafkaErrorCode.invalidGroupId.rawValue
-        } else if let refused = context.coordinatorError(for: request.groupId) {
+        } else if let refused = await context.coordinatorError(for: request.groupId) {
             refused.rawValue
         } else if offsets.isEmpty {
             KafkaErrorCode.none.rawValue

@@ -9,21 +9,24 @@ struct OffsetFetchHandler: APIHandler {
 
     func handle(_ request: OffsetFetchRequest, context requestContext: RequestContext) async -> HandlerReply<OffsetFetchResponse> {
         if requestContext.apiVersion >= 8 {
-            return .response(OffsetFetchResponse(groups: request.groups.map { group in
-                if let code = context.coordinatorError(for: group.groupId) {
-                    return .init(groupId: group.groupId, topics: [], errorCode: code.rawValue)
+            var groups: [OffsetFetchResponse.OffsetFetchResponseGroup] = []
+            for group in request.groups {
+                if let code = await context.coordinatorError(for: group.groupId) {
+                    groups.append(.init(groupId: group.groupId, topics: [], errorCode: code.rawValue))
+                    continue
                 }
                 let wanted = group.topics.map { $0.map { ($0.name, $0.partitionIndexes) } }
                 let found = fetch(group.groupId, wanted)
-                return .init(groupId: group.groupId, topics: found.map { topic in
+                groups.append(.init(groupId: group.groupId, topics: found.map { topic in
                     .init(name: topic.name, partitions: topic.partitions.map {
                         .init(partitionIndex: $0.index, committedOffset: $0.offset, committedLeaderEpoch: $0.epoch, metadata: $0.metadata, errorCode: 0)
                     })
-                })
-            }))
+                }))
+            }
+            return .response(OffsetFetchResponse(groups: groups))
         }
         // v2+ carry a top-level error (v1 only per partition: it asks the right broker anyway).
-        if requestContext.apiVersion >= 2, let code = context.coordinatorError(for: request.groupId) {
+        if requestContext.apiVersion >= 2, let code = await context.coordinatorError(for: request.groupId) {
             return .response(OffsetFetchResponse(errorCode: code.rawValue))
         }
         let found = fetch(request.groupId, request.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })

@@ -7,7 +7,7 @@ struct SyncGroupHandler: APIHandler {
     let context: HandlerContext
 
     func handle(_ request: SyncGroupRequest, context requestContext: RequestContext) async -> HandlerReply<SyncGroupResponse> {
-        if let code = context.coordinatorError(for: request.groupId) {
+        if let code = await context.coordinatorError(for: request.groupId) {
             return .response(SyncGroupResponse(errorCode: code.rawValue, assignment: ByteBuffer()))
         }
         let assignments = Dictionary(request.assignments.map { ($0.memberId, Array($0.assignment.readableBytesView)) }, uniquingKeysWith: { $1 })
