@@ -127,8 +127,10 @@ def test_the_log_cleaner_compacts_consumer_offsets_and_groups_resume_after_a_cra
     args = ["--override", "offsets.topic.num.partitions=1", "--override", "log.cleaner.backoff.ms=100"]
     broker = BrokerProcess(os.path.join(workdir, "data"), extra_args=args).start()
     try:
-        produce_one(broker.bootstrap, "orders")
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        # The commits below name three partitions: they must exist (a commit for a partition the
+        # cluster does not have is refused, as Kafka refuses it).
+        admin.create_topics([NewTopic("orders", num_partitions=3, replication_factor=1)])["orders"].result(10)
         resource = ConfigResource(ConfigResource.Type.TOPIC, OFFSETS, incremental_configs=[
             ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
             for name, value in (("segment.bytes", "16384"), ("segment.ms", "200"), ("min.cleanable.dirty.ratio", "0.01"))])
