@@ -110,12 +110,11 @@ public struct ConsumerGroup: Sendable, Equatable {
     /// Kafka's internal topics, which a regex never subscribes to (as `Topic.isInternal`).
     static let internalTopics: Set<String> = ["__consumer_offsets", "__transaction_state", "__share_group_state"]
 
-    /// The topics among `names` the whole of which `pattern` matches, sorted; nil if the pattern
-    /// is not a regular expression. (Kafka uses RE2/J; Swift's regex syntax agrees on what
-    /// subscriptions use: classes, alternation, anchors, repetition.)
+    /// The topics among `names` the whole of which `pattern` matches (`TopicRegex`: linear time,
+    /// RE2's syntax), sorted; nil if the pattern is not a supported regular expression.
     static func topics(matching pattern: String, among names: some Sequence<String>) -> [String]? {
-        guard let regex = try? Regex(pattern) else { return nil }
-        return names.filter { !internalTopics.contains($0) && $0.wholeMatch(of: regex) != nil }.sorted()
+        guard let regex = TopicRegex(pattern) else { return nil }
+        return names.filter { !internalTopics.contains($0) && regex.matches($0) }.sorted()
     }
 
     /// Partitions another member may still be consuming.

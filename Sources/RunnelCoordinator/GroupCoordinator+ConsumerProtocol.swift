@@ -107,7 +107,7 @@ extension GroupCoordinator {
         // The regex is resolved against the topics as they are now, at every heartbeat, so a
         // topic created (or deleted) later joins (or leaves) the member's subscription.
         if let pattern = member.subscribedTopicRegex {
-            guard let resolved = ConsumerGroup.topics(matching: pattern, among: partitionCounts.keys) else {
+            guard let resolved = resolve(pattern, among: Set(partitionCounts.keys)) else {
                 return ConsumerHeartbeatResult(
                     errorCode: Self.invalidRegularExpression, memberId: request.memberId, memberEpoch: -1,
                     errorMessage: "\(pattern) is not a valid regular expression")
@@ -138,6 +138,16 @@ extension GroupCoordinator {
         let changed = next != previous || request.memberEpoch == 0
         return ConsumerHeartbeatResult(
             errorCode: 0, memberId: memberId, memberEpoch: member.memberEpoch, assignment: changed ? next.sorted() : nil)
+    }
+
+    /// The topics `pattern` subscribes to among `names`, from the cache while the names are the
+    /// same; nil if it is not a supported regular expression.
+    private mutating func resolve(_ pattern: String, among names: Set<String>) -> [String]? {
+        if let cached = regexResolutions[pattern], cached.names == names { return cached.topics }
+        guard let topics = ConsumerGroup.topics(matching: pattern, among: names) else { return nil }
+        if regexResolutions.count >= 1_000 { regexResolutions.removeAll() }
+        regexResolutions[pattern] = (names, topics)
+        return topics
     }
 
     /// The member's next assignment (KIP-848's member states): while it owns partitions outside

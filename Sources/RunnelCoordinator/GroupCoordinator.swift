@@ -102,6 +102,9 @@ public struct GroupCoordinator: Sendable {
     public internal(set) var offsets: [String: [GroupTopicPartition: OffsetAndMetadata]] = [:]
     /// Groups of the KIP-848 consumer protocol (see GroupCoordinator+ConsumerProtocol).
     public internal(set) var consumerGroups: [String: ConsumerGroup] = [:]
+    /// KIP-848 regex subscriptions resolved before, by pattern: the topic names it was matched
+    /// against and the matches, reused while the topics stay the same. Cleared past 1,000 patterns.
+    var regexResolutions: [String: (names: Set<String>, topics: [String])] = [:]
     private var memberCounter = 0
 
     public init(config: Config) {
