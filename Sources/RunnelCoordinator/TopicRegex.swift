@@ -10,8 +10,8 @@
 /// back-references, look-arounds, flags, Unicode classes — is refused as invalid, never guessed.
 /// A match is a whole match of the topic name, as RE2/J's `matches()`.
 public struct TopicRegex: Sendable {
-    /// Bounds what a pattern may compile to (repetitions are expanded): RE2's own limit is of
-    /// the same order.
+    /// Bounds what a pattern may compile to (repetitions are expanded), and so a match of a
+    /// 249-character topic name to about a million steps.
     static let maxInstructions = 5_000
 
     private enum Instruction: Sendable {
