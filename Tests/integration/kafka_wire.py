@@ -308,3 +308,39 @@ def offset_fetch_v2_error(conn, group, correlation_id=25):
     r = Reader(payload, 4)
     r.array(lambda: (r.string(), r.array(lambda: (r.unpack("iq"), r.string(), r.unpack("h")))))
     return r.unpack("h")
+
+
+def compact_string(value):
+    """A flexible version's (compact, nullable) string: length + 1 as an unsigned varint."""
+    if value is None:
+        return b"\x00"
+    data = value.encode()
+    return unsigned_varint(len(data) + 1) + data
+
+
+def unsigned_varint(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def consumer_group_heartbeat_v1_error(conn, group, member_id, regex, correlation_id=26):
+    """A KIP-848 join (epoch 0) subscribing by `regex` alone; returns (error_code, error_message)."""
+    body = compact_string(group) + compact_string(member_id) + struct.pack(">i", 0)
+    body += compact_string(None) + compact_string(None) + struct.pack(">i", 30_000)
+    body += unsigned_varint(1)  # SubscribedTopicNames: an empty compact array
+    body += compact_string(regex) + compact_string(None) + unsigned_varint(1) + b"\x00"  # no owned partitions, no tags
+    request_header = struct.pack(">hhi", 68, 1, correlation_id) + string("runnel-tests") + b"\x00"
+    conn.send(frame(request_header + body))
+    payload = conn.receive()
+    if payload is None:
+        return None
+    offset = 4 + 1 + 4  # correlation id, header tags, throttle time
+    (error,) = struct.unpack_from(">h", payload, offset)
+    offset += 2
+    length = payload[offset] - 1  # compact nullable string (short messages: a one-byte varint)
+    message = payload[offset + 1:offset + 1 + length].decode() if length >= 0 else None
+    return error, message

@@ -25,6 +25,7 @@ SESSION = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 UNKNOWN_TOPIC_OR_PARTITION = 3
 COORDINATOR_LOAD_IN_PROGRESS = 14
 COORDINATOR_NOT_AVAILABLE = 15
+INVALID_REGULAR_EXPRESSION = 128
 
 
 def create_topic(broker, name, partitions):
@@ -361,3 +362,30 @@ def test_0081_create_partitions_places_new_partitions_where_the_request_says(wor
     finally:
         codes = cluster.stop()
         assert all(code == 0 for code in codes.values()), codes
+
+
+def test_a_hostile_or_broken_subscription_regex_is_answered_and_stalls_no_one(broker):
+    """KIP-848 regexes come from clients and are resolved under the coordinator's lock. A
+    pattern that makes backtracking engines run for ages against a long topic name is matched
+    in linear time (the heartbeat is answered, and other groups keep working); one that is not a
+    supported regular expression gets INVALID_REGULAR_EXPRESSION."""
+    create_topic(broker, "a" * 249, 1)
+    conn = kafka_wire.Connection(broker, timeout=WAIT)
+    try:
+        error, _ = kafka_wire.consumer_group_heartbeat_v1_error(conn, "g-hostile", "m-hostile-1", "(a+)+b")
+        assert error == 0
+        error, _ = kafka_wire.consumer_group_heartbeat_v1_error(conn, "g-hostile", "m-hostile-2", "(.*.*)*.*.*.*.*.*.*.*b")
+        assert error == 0
+        for broken in ("rx_(", "(?=a)a", "(a)\\1", "a{2000}"):
+            error, message = kafka_wire.consumer_group_heartbeat_v1_error(conn, "g-broken", "m-broken", broken)
+            assert error == INVALID_REGULAR_EXPRESSION and broken in message, (broken, error, message)
+    finally:
+        conn.close()
+    # Everyone else is still served: a classic group commits and reads its offsets.
+    create_topic(broker, "after", 1)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-after", "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition("after", 0, 5)], asynchronous=False)
+        assert consumer.committed([TopicPartition("after", 0)], timeout=10)[0].offset == 5
+    finally:
+        consumer.close()
