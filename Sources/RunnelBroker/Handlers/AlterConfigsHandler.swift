@@ -33,27 +33,29 @@ struct IncrementalAlterConfigsHandler: APIHandler {
             var response = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
             var overrides: [String: String]
-            // A known key's default if it is a list, nil if it is not; unknown keys: "".
-            let listDefault: (String) -> String?
+            let kind: (String) -> ConfigKind
             if resource.resourceType == ConfigResourceType.group {
                 overrides = context.groups.configs.overrides(of: resource.resourceName)
-                listDefault = { context.groups.configs.schema.entry(named: $0) == nil ? "" : nil }
+                // A group's configs are all numbers.
+                kind = { context.groups.configs.schema.entry(named: $0) == nil ? .unknown : .scalar }
             } else {
                 overrides = context.metadata.topic(named: resource.resourceName)?.configs ?? [:]
-                listDefault = { name in
-                    context.schema.entry(named: name).map { $0.type == .list ? $0.defaultValue(context.schema.broker) : nil } ?? ""
+                kind = { name in
+                    guard let entry = context.schema.entry(named: name) else { return .unknown }
+                    return entry.type == .list ? .list(default: entry.defaultValue(context.schema.broker)) : .scalar
                 }
             }
             for config in resource.configs {
                 // APPEND and SUBTRACT work on a list's effective value, its default included
                 // (Kafka's ConfigAdminManager), and only on lists.
-                let listValue = listDefault(config.name)
-                if config.configOperation == 2 || config.configOperation == 3, listValue == nil {
+                let configKind = kind(config.name)
+                if config.configOperation == 2 || config.configOperation == 3, case .scalar = configKind {
                     response.errorCode = KafkaErrorCode.invalidConfig.rawValue
                     response.errorMessage = "\(config.name) is not a list: APPEND and SUBTRACT apply to list configs only"
                     break
                 }
-                let effective = overrides[config.name] ?? listValue ?? ""
+                let listDefault = if case .list(let value) = configKind { value } else { "" }
+                let effective = overrides[config.name] ?? listDefault
                 let current = effective.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 let items = config.value.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
                 switch config.configOperation {
@@ -74,6 +76,14 @@ struct IncrementalAlterConfigsHandler: APIHandler {
         }
         return .response(IncrementalAlterConfigsResponse(responses: responses))
     }
+}
+
+/// What IncrementalAlterConfigs needs to know of a key: a list (and its default), any other
+/// known config, or one the resource does not have (refused when the set is validated).
+private enum ConfigKind {
+    case list(default: String)
+    case scalar
+    case unknown
 }
 
 /// The shared end of both config APIs: validate and store a topic's or a group's new overrides.
