@@ -172,9 +172,17 @@ import Testing
         #expect(tail?.readableBytes == 10)
         try Self.dropFromPageCache(directory.path + "/events-0")
         if !slice.isInPageCache {
+            // A page-cache-only read of dropped pages gives nothing or everything, never a prefix
+            // or other bytes. Which of the two is the kernel's choice: RWF_NOWAIT still starts
+            // readahead, and a fast disk can finish it before the read looks again (seen in CI).
             let dropped: ByteBuffer? = try slice.file.readIfCached(at: slice.position, length: slice.length)
-            #expect(dropped == nil)
-            #expect(throws: StorageError.self) { try slice.file.read(at: slice.position, length: slice.length, mode: .cachedOnly) }
+            #expect(dropped == nil || dropped == bytes)
+            do {
+                let cachedOnly: ByteBuffer = try slice.file.read(at: slice.position, length: slice.length, mode: .cachedOnly)
+                #expect(cachedOnly == bytes)
+            } catch {
+                #expect(error.code == .wouldBlock)
+            }
             try slice.loadIntoPageCache()
             #expect(slice.isInPageCache)
         }
