@@ -742,6 +742,57 @@ def generate_struct_body(
     w.line("}")
 
 
+def is_error_code(f: FieldSpec) -> bool:
+    return f.type == "int16" and f.name.endswith("ErrorCode")
+
+
+def error_code_walk(fields: list[FieldSpec], carries_errors: set[str]) -> list[str]:
+    """Statements calling `body` with every error code of these fields, nested structs
+    included (those in `carries_errors`): what Kafka's per-error request metrics count."""
+    lines: list[str] = []
+    for f in fields:
+        name = f"self.{f.swift_name}"
+        if is_error_code(f) and not f.is_array:
+            lines.append(f"body({name})" if not is_optional(f) else f"if let code = {name} {{ body(code) }}")
+        elif is_struct_type(f.element_type) and f.element_type in carries_errors:
+            walk = "element.forEachErrorCode(body)"
+            if f.is_array:
+                loop = f"for element in {name} {{ {walk} }}"
+                lines.append(f"if let elements = {name} {{ for element in elements {{ {walk} }} }}" if is_optional(f) else loop)
+            else:
+                lines.append(f"{name}{'?' if is_optional(f) else ''}.forEachErrorCode(body)")
+    return lines
+
+
+def structs_carrying_errors(message: MessageSpec) -> set[str]:
+    """The nested structs of a response that hold an error code, directly or below."""
+    by_name = {struct.name: struct for struct in message.structs}
+    carrying: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for struct in message.structs:
+            if struct.name in carrying:
+                continue
+            if any(is_error_code(f) or (f.element_type in by_name and f.element_type in carrying) for f in struct.fields):
+                carrying.add(struct.name)
+                changed = True
+    return carrying
+
+
+def generate_error_code_walk(w: Writer, fields: list[FieldSpec], carries_errors: set[str], top_level: bool) -> None:
+    lines = error_code_walk(fields, carries_errors)
+    if not lines and not top_level:
+        return
+    w.line()
+    w.doc("Calls `body` with every error code this response carries, nested ones included.")
+    w.line("public func forEachErrorCode(_ body: (Int16) -> Void) {")
+    w.indent()
+    w.block(lines)
+    w.dedent()
+    w.line("}")
+
+
 def guarded(groups: list[tuple[str | None, list[str]]]) -> list[str]:
     """Statements under their version conditions, consecutive ones with the same condition
     sharing one `if`."""
@@ -792,6 +843,9 @@ def generate_message(message: MessageSpec) -> str:
     w.line(f"public static var flexibleVersions: PartialRangeFrom<Int16>? {{ {flexible} }}")
     w.line()
     generate_struct_body(w, message.name, message.fields, message, ALL_VERSIONS)
+    carries_errors = structs_carrying_errors(message) if message.type == "response" else set()
+    if message.type == "response":
+        generate_error_code_walk(w, message.fields, carries_errors, top_level=True)
     w.dedent()
     w.line("}")
     for struct in message.structs:
@@ -803,6 +857,8 @@ def generate_message(message: MessageSpec) -> str:
         w.line(f"public struct {struct.name}: KafkaMessage {{")
         w.indent()
         generate_struct_body(w, struct.name, struct.fields, message, struct.context)
+        if struct.name in carries_errors:
+            generate_error_code_walk(w, struct.fields, carries_errors, top_level=False)
         w.dedent()
         w.line("}")
         w.dedent()

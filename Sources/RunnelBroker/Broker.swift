@@ -33,15 +33,22 @@ public final class Broker: Service, Sendable {
     let membership: ClusterMembership
     /// The controller duties, in an etcd cluster (the embedded store's broker is its own controller).
     let controller: ControllerLoop?
+    /// Every series `/metrics` shows.
+    public let metrics: BrokerMetrics
+    /// What `/readyz` answers.
+    public let readiness: Readiness
+    private let stateGauges: StateGauges
+    private let metricsChannel = ManagedAtomicBox<(any Channel)?>(nil)
 
     /// A broker on the embedded metadata store (no cluster).
     public convenience init(config: BrokerConfig, logger: Logger) throws {
         try config.validate()
         // The log manager first: it locks every data directory, so a second broker on the same
         // directories stops here, before it reads or writes anything in them.
-        let logManager = try LogManager(directories: config.logDirs)
+        let metrics = BrokerMetrics()
+        let logManager = try LogManager(directories: config.logDirs, syncer: .measured(.system, by: metrics.logFlush))
         let store = try EmbeddedMetadataStore(directory: config.logDirs[0], brokerId: config.nodeId)
-        try self.init(config: config, logger: logger, logManager: logManager, store: store)
+        try self.init(config: config, logger: logger, logManager: logManager, store: store, metrics: metrics)
     }
 
     /// A broker on the store `config.metadataURL` names: etcd (joining that cluster, or
@@ -50,7 +57,8 @@ public final class Broker: Service, Sendable {
         guard let url = config.metadataURL else { return try Broker(config: config, logger: logger) }
         try config.validate()
         let target = try EtcdURL(url)
-        let logManager = try LogManager(directories: config.logDirs)
+        let metrics = BrokerMetrics()
+        let logManager = try LogManager(directories: config.logDirs, syncer: .measured(.system, by: metrics.logFlush))
         // A data directory that belongs to a cluster must find it in etcd (else the broker
         // refuses: a wiped etcd or a wrong prefix must not turn its logs into strays to
         // delete); and a cluster other than its own is refused by `claim` below.
@@ -61,7 +69,7 @@ public final class Broker: Service, Sendable {
                 ?? .mayFound(proposedClusterId: EmbeddedMetadataStore.newClusterId()),
             leaseTTLSeconds: config.metadataLeaseTTLSeconds, logger: logger)
         do {
-            return try Broker(config: config, logger: logger, logManager: logManager, store: store)
+            return try Broker(config: config, logger: logger, logManager: logManager, store: store, metrics: metrics)
         } catch {
             await store.close()
             try? logManager.shutdown()
@@ -69,8 +77,11 @@ public final class Broker: Service, Sendable {
         }
     }
 
-    init(config: BrokerConfig, logger: Logger, logManager: LogManager, store: any MetadataStore) throws {
+    init(
+        config: BrokerConfig, logger: Logger, logManager: LogManager, store: any MetadataStore, metrics: BrokerMetrics = BrokerMetrics()
+    ) throws {
         self.config = config
+        self.metrics = metrics
         self.logger = logger
         self.logManager = logManager
         self.store = store
@@ -90,8 +101,12 @@ public final class Broker: Service, Sendable {
             settings: ReplicaFetcherManager.Settings(
                 waitMaxMs: config.replicaFetchWaitMaxMs, partitionMaxBytes: config.replicaFetchMaxBytes,
                 responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs),
-            replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, mayLead: { membership.mayLead() })
-        groups = GroupCoordinatorRuntime(config: config, replicas: replicas, view: view, store: store, logger: logger)
+            replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, mayLead: { membership.mayLead() },
+            isrChanged: { before, after in
+                if after < before { metrics.isrShrinks.increment() } else if after > before { metrics.isrExpands.increment() }
+            })
+        groups = GroupCoordinatorRuntime(
+            config: config, replicas: replicas, view: view, store: store, logger: logger, rebalances: metrics.rebalances)
         applier = MetadataApplier(store: store, view: view, replicas: replicas, schema: schema, groups: groups, logger: logger)
         topics = TopicLifecycle(store: store, view: view, schema: schema, replicas: replicas, config: config)
         producerIds = ProducerIdAllocator(store: store)
@@ -102,6 +117,31 @@ public final class Broker: Service, Sendable {
                 uncleanAllowed: { topic in schema.uncleanLeaderElection(topic.configs) }, logger: logger)
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let replicas = replicas, groups = groups, connections = connections, nodeId = config.nodeId
+        let inCluster = controller != nil
+        readiness = Readiness(caughtUp: {
+            guard inCluster else { return nil }
+            guard membership.mayLead() else { return "not registered in the cluster (no live metadata lease)" }
+            let image = view.image
+            let behind = replicas.hostedPartitions.map(\.topicPartition).filter { image.partition($0)?.isr.contains(nodeId) == false }
+            guard !behind.isEmpty else { return nil }
+            return "\(behind.count) partitions not yet in sync (\(behind.sorted().prefix(5).map(\.description).joined(separator: ", ")))"
+        })
+        stateGauges = StateGauges(
+            sources: .init(
+                connections: { connections.count },
+                waitingFetches: { replicas.waitingRoom.waitingFetches },
+                partitions: { replicas.hostedPartitions },
+                image: { [schema] in StateGauges.MetadataImageFigures(view.image, brokerId: nodeId, schema: schema) },
+                groups: {
+                    groups.listing.map { listed in
+                        let committed = groups.committedOffsets(groupId: listed.groupId, partitions: nil)
+                        return (listed.groupId, listed.state.rawValue, Dictionary(uniqueKeysWithValues: committed.map {
+                            (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value.offset)
+                        }))
+                    }
+                }),
+            metrics: metrics)
     }
 
     /// This broker as the metadata lists it: where clients reach it.
@@ -177,7 +217,7 @@ public final class Broker: Service, Sendable {
         var handlers = HandlerRegistry.handlers(context: context)
         let ranges = handlers.map { ($0.apiKey, $0.versions) }
         handlers.append(AnyAPIHandler(ApiVersionsHandler(others: ranges)))
-        return RequestDispatcher(handlers: handlers, logger: logger)
+        return RequestDispatcher(handlers: handlers, logger: logger, metrics: metrics.requests)
     }
 
     /// Binds the listener and returns the address it got (the port may have been 0).
@@ -195,6 +235,7 @@ public final class Broker: Service, Sendable {
         let maxFrame = config.socketRequestMaxBytes
         let connections = connections
         let requestMemory = requestMemory
+        let metrics = metrics
         let idleTimeout = config.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(config.connectionsMaxIdleMs) : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -203,7 +244,13 @@ public final class Broker: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // A connection past max.connections(.per.ip) fails here and NIO closes it.
-                    try connections.admit(channel)
+                    do {
+                        try connections.admit(channel)
+                        metrics.connectionsAccepted.increment()
+                    } catch {
+                        metrics.connectionsRefused.increment()
+                        throw error
+                    }
                     let pipeline = channel.pipeline.syncOperations
                     // Outermost first: idleness counts real socket reads and writes only.
                     if let idleTimeout { try pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout)) }
@@ -211,7 +258,9 @@ public final class Broker: Service, Sendable {
                     try pipeline.addHandler(gate)
                     try pipeline.addHandler(ByteToMessageHandler(RequestFrameDecoder(maxFrameSize: maxFrame, gate: gate, pool: requestMemory)))
                     try pipeline.addHandler(
-                        KafkaConnectionHandler(processor: dispatcher, registry: connections, gate: gate, pool: requestMemory, logger: logger))
+                        KafkaConnectionHandler(
+                            processor: dispatcher, registry: connections, gate: gate, pool: requestMemory, logger: logger,
+                            metrics: metrics.requests))
                 }
             }
             .bind(host: config.listenHost, port: config.listenPort).get()
@@ -222,14 +271,40 @@ public final class Broker: Service, Sendable {
             try await membership.join(registration(port: address.port ?? config.listenPort))
         }
         controller?.start()
-        logger.info("Runnel broker \(config.nodeId) listening on \(address) (cluster \(store.clusterId))")
+        readiness.markListening()
+        logger.info("Runnel \(RunnelVersion.current) broker \(config.nodeId) listening on \(address) (cluster \(store.clusterId))")
         return address
+    }
+
+    /// Binds the operators' HTTP listener (`metrics.listen`) and returns its address; nil when
+    /// it is off. Bound before the logs load, so `/readyz` answers "not ready" meanwhile.
+    public func startMetricsListener() async throws -> SocketAddress? {
+        guard let listen = config.metricsListen else { return nil }
+        let gauges = stateGauges
+        let readiness = readiness
+        let channel: any Channel
+        do {
+            channel = try await MetricsServer.start(
+                host: listen.host, port: listen.port, group: group, metrics: { gauges.scrape() }, readiness: { readiness.status })
+        } catch where config.explicitSettings["metrics.listen"] == nil {
+            // Only the default address was taken (another broker on this host): a loud line,
+            // not a broker that cannot start; one asked for explicitly must be served.
+            logger.warning("no metrics listener: the default \(listen) is in use (\(error)); set metrics.listen or --metrics-listen")
+            return nil
+        } catch {
+            throw BrokerConfigError("metrics.listen: cannot listen on \(listen): \(error)")
+        }
+        metricsChannel.set(channel)
+        let bound = HostPort(host: listen.host, port: channel.localAddress?.port ?? listen.port)
+        logger.info("metrics, health and readiness on http://\(bound) (/metrics, /healthz, /readyz)")
+        return channel.localAddress
     }
 
     private let serverChannel = ManagedAtomicBox<(any Channel)?>(nil)
 
     /// Runs until graceful shutdown, with the retention and flush schedules.
     public func run() async throws {
+        _ = try await startMetricsListener()
         _ = try await start()
         let logManager = logManager
         let logger = logger
@@ -256,6 +331,7 @@ public final class Broker: Service, Sendable {
             await ControlledShutdown(store: store, view: view, brokerId: config.nodeId, logger: logger).run(replicas: replicas)
         }
         if let channel = serverChannel.get() { try? await channel.close() }
+        if let channel = metricsChannel.get() { try? await channel.close() }
         replicas.waitingRoom.wakeAll()
         controller?.stop()
         await replicas.stopReplication()

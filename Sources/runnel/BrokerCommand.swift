@@ -31,12 +31,23 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("override"), help: "A broker setting KEY=VALUE, as in server.properties; repeatable.")
     var overrides: [String] = []
 
+    @Option(name: .long, help: "Where /metrics, /healthz and /readyz are served, HOST:PORT, or none (metrics.listen; default 127.0.0.1:9644).")
+    var metricsListen: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
+
+    @Option(name: .long, help: "Log line format: text, or json (one object per line, for log shippers).")
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
 
     func run() async throws {
         var settings = BrokerConfig()
         settings.logDirs = ["runnel-data"]
+        settings.metricsListen = BrokerConfig.defaultMetricsListen
         if let config {
             try settings.apply(BrokerConfig.parseProperties(String(contentsOfFile: config, encoding: .utf8)))
         }
@@ -47,18 +58,23 @@ struct BrokerCommand: AsyncParsableCommand {
         // rather than served as plaintext.
         if let listen { try settings.apply(key: "listeners", value: Self.withScheme(listen)) }
         if let advertise { try settings.apply(key: "advertised.listeners", value: Self.withScheme(advertise)) }
+        if let metricsListen { try settings.apply(key: "metrics.listen", value: metricsListen) }
         for override in overrides {
             guard let equals = override.firstIndex(of: "=") else { throw ValidationError("--override needs KEY=VALUE, got \(override)") }
             try settings.apply(key: String(override[..<equals]), value: String(override[override.index(after: equals)...]))
         }
         try settings.validate()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "runnel.broker")
+        Self.logSettings(settings, logger: logger)
         // Every partition holds descriptors open; the soft limit is a shell default (often 1024).
         let descriptors = DescriptorLimit.raiseSoftLimitToHard()
         if descriptors.after != descriptors.before {
@@ -68,6 +84,17 @@ struct BrokerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The start-up lines an operator needs: the version, every setting given (file and
+    /// flags, as given), and a warning per accepted setting that does nothing here.
+    static func logSettings(_ settings: BrokerConfig, logger: Logger) {
+        let given = settings.explicitSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        logger.info(
+            "Runnel \(RunnelVersion.current): data in \(settings.logDirs.joined(separator: ",")), settings given: \(given.isEmpty ? "none (all defaults)" : given.joined(separator: " "))")
+        for key in settings.ignoredSettings {
+            logger.warning("\(key) is a Kafka setting Runnel accepts (so a Kafka server.properties runs unchanged) but does not use: ignored")
+        }
     }
 
     /// `HOST:PORT` as a PLAINTEXT listener; `NAME://HOST:PORT` as given.

@@ -31,6 +31,11 @@ class BrokerProcess:
         self.env = dict(env or {})
         self.port = port or free_port()
         self.extra_args = list(extra_args)
+        # Every broker serves /metrics on a port of its own (the default 127.0.0.1:9644 would
+        # be shared by the brokers of a cluster).
+        self.metrics_port = free_port()
+        if not any(arg.startswith("--metrics-listen") for arg in self.extra_args):
+            self.extra_args += ["--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
         # A command the broker runs under (strace ...); signals still go to the broker itself.
         self.wrapper = list(wrapper)
         self.process = None

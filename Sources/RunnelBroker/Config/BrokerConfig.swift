@@ -19,6 +19,16 @@ public struct BrokerConfig: Sendable, Equatable {
     public var advertisedHost: String?
     public var advertisedPort: Int?
     public var logDirs: [String] = ["runnel-data"]
+    /// `metrics.listen`: where `/metrics`, `/healthz` and `/readyz` are served (HTTP); nil
+    /// for none. `runnel broker` turns it on at `defaultMetricsListen` unless told otherwise.
+    public var metricsListen: HostPort?
+    public static let defaultMetricsListen = HostPort(host: "127.0.0.1", port: 9644)
+    /// Every key set (file, then flags), with its value as given, last one winning: the
+    /// start-up log shows them.
+    public private(set) var explicitSettings: [String: String] = [:]
+    /// Keys accepted only so that a Kafka `server.properties` runs as is, which do nothing
+    /// here: the broker warns about each at start-up.
+    public private(set) var ignoredSettings: [String] = []
     public var numPartitions: Int32 = 1
     public var defaultReplicationFactor: Int16 = 1
     public var autoCreateTopics = true
@@ -125,6 +135,11 @@ public struct BrokerConfig: Sendable, Equatable {
     }
 
     public mutating func apply(key: String, value: String) throws {
+        try applyValue(key: key, value: value)
+        explicitSettings[key] = value
+    }
+
+    private mutating func applyValue(key: String, value: String) throws {
         func int<T: FixedWidthInteger>(_: T.Type = T.self) throws -> T {
             guard let number = T(value.trimmingCharacters(in: .whitespaces)) else {
                 throw BrokerConfigError("\(key): '\(value)' is not a valid \(T.self)")
@@ -241,6 +256,9 @@ public struct BrokerConfig: Sendable, Equatable {
         case "replica.fetch.max.bytes": replicaFetchMaxBytes = Int32(try int(Int32.self, atLeast: 1))
         case "replica.fetch.response.max.bytes": replicaFetchResponseMaxBytes = Int32(try int(Int32.self, atLeast: 1))
         case "replica.fetch.backoff.ms": replicaFetchBackoffMs = try positive(int())
+        case "metrics.listen":
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            metricsListen = trimmed.isEmpty || trimmed == "none" ? nil : try HostPort(parsing: trimmed, key: key)
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
@@ -249,7 +267,7 @@ public struct BrokerConfig: Sendable, Equatable {
              "num.recovery.threads.per.data.dir",
              "transaction.state.log.replication.factor", "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
              "share.coordinator.state.topic.min.isr", "zookeeper.connect":
-            break
+            if !ignoredSettings.contains(key) { ignoredSettings.append(key) }
         default:
             throw BrokerConfigError("unknown broker setting '\(key)'")
         }
@@ -346,6 +364,28 @@ public struct BrokerConfig: Sendable, Equatable {
             return (key, value)
         }
     }
+}
+
+/// A `HOST:PORT` address (IPv6 hosts in brackets).
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init(parsing text: String, key: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw BrokerConfigError("\(key): '\(text)' is not HOST:PORT (or none)")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.init(host: host.isEmpty ? "0.0.0.0" : host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// `etcd://host:port[,host:port...][/prefix]`, parsed.

@@ -1,4 +1,5 @@
 import Logging
+import Prometheus
 import NIOCore
 import RunnelCluster
 import RunnelCoordinator
@@ -42,9 +43,12 @@ final class GroupCoordinatorRuntime: Sendable {
     /// Consumer groups' own session timeouts and heartbeat intervals.
     let configs: GroupConfigs
     private let log: CoordinatorLog
+    /// Counts completed rebalances (`runnel_group_rebalances_total`); nil in tests.
+    private let rebalances: Counter?
 
     init(config: BrokerConfig, replicas: ReplicaManager, view: MetadataView, store: any MetadataStore, logger: Logger,
-         clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
+         clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds, rebalances: Counter? = nil) {
+        self.rebalances = rebalances
         var coordinatorConfig = GroupCoordinator.Config()
         coordinatorConfig.initialRebalanceDelayMs = config.groupInitialRebalanceDelayMs
         state = Mutex(GroupCoordinator(config: coordinatorConfig))
@@ -219,9 +223,17 @@ final class GroupCoordinatorRuntime: Sendable {
         -> GroupCoordinator.ConsumerHeartbeatResult
     {
         let now = clock()
-        return state.withLock {
-            $0.consumerHeartbeat(request, partitionCounts: partitionCounts, now: now)
+        let (result, before, after) = state.withLock { state in
+            let before = state.consumerGroups[request.groupId]?.groupEpoch
+            let result = state.consumerHeartbeat(request, partitionCounts: partitionCounts, now: now)
+            return (result, before, state.consumerGroups[request.groupId])
         }
+        // A new group epoch is a rebalance of a KIP-848 group: a new target assignment.
+        if let after, let before, after.groupEpoch > before {
+            rebalances?.increment()
+            logger.info("group \(request.groupId) rebalanced: epoch \(after.groupEpoch), \(after.members.count) members, protocol consumer")
+        }
+        return result
     }
 
     func describeConsumer(_ groupId: String) -> ConsumerGroup? { state.withLock { $0.consumerGroups[groupId] } }
@@ -246,12 +258,28 @@ final class GroupCoordinatorRuntime: Sendable {
             case .completeSync(let id, let result):
                 if case .sync(let continuation)? = parked.withLock({ $0.removeValue(forKey: id) }) { continuation.resume(returning: result) }
             case .persistGroup(let groupId):
+                logSettled(groupId)
                 // Stored after the answers go out; a crash before it costs the members a rejoin.
                 Task { [self] in
                     guard let record = state.withLock({ $0.groupMetadataRecord(groupId) }) else { return }
                     _ = await write([record], groupId: groupId)
                 }
             }
+        }
+    }
+
+    /// A classic group that settled: stable after a rebalance (counted), or empty.
+    private func logSettled(_ groupId: String) {
+        guard let group = state.withLock({ $0.describe(groupId) }) else { return }
+        switch group.state {
+        case .stable:
+            rebalances?.increment()
+            logger.info(
+                "group \(groupId) rebalanced: generation \(group.generationId), \(group.members.count) members, protocol \(group.protocolType ?? "")/\(group.protocolName ?? "")")
+        case .empty:
+            logger.info("group \(groupId) is empty (generation \(group.generationId))")
+        default:
+            break
         }
     }
 

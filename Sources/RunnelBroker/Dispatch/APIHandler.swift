@@ -8,6 +8,8 @@ public struct RequestContext: Sendable {
     public var clientId: String?
     /// The peer address, for log lines.
     public var client: String
+    /// Where the response's error codes are counted (nil in tests without metrics).
+    var metrics: RequestMetrics.API?
 }
 
 /// How a handler answers.
@@ -57,6 +59,7 @@ struct AnyAPIHandler: Sendable {
     ) -> RequestOutcome {
         switch reply {
         case .response(let response):
+            context.metrics?.countErrors(of: response)
             var buffer = ByteBuffer()
             response.encode(to: &buffer, version: context.apiVersion)
             return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, body: buffer))

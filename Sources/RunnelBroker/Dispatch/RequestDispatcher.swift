@@ -10,10 +10,13 @@ import RunnelProtocol
 struct RequestDispatcher: KafkaRequestProcessor {
     let handlers: [Int16: AnyAPIHandler]
     let logger: Logger
+    /// Requests counted by API and version, and their answers' error codes.
+    let metrics: RequestMetrics?
 
-    init(handlers: [AnyAPIHandler], logger: Logger) {
+    init(handlers: [AnyAPIHandler], logger: Logger, metrics: RequestMetrics? = nil) {
         self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// The ApiVersions answer: every handler's key and version range.
@@ -43,7 +46,10 @@ struct RequestDispatcher: KafkaRequestProcessor {
         } catch {
             return .close(reason: "malformed request header: \(error)")
         }
-        let context = RequestContext(apiVersion: apiVersion, correlationId: correlationId, clientId: header.clientId, client: client)
+        let api = metrics?.api(apiKey)
+        api?.countRequest(version: apiVersion)
+        let context = RequestContext(
+            apiVersion: apiVersion, correlationId: correlationId, clientId: header.clientId, client: client, metrics: api)
         return await handler.run(&buffer, context)
     }
 

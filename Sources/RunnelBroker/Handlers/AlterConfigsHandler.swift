@@ -13,7 +13,8 @@ struct AlterConfigsHandler: APIHandler {
             var response = AlterConfigsResponse.AlterConfigsResourceResponse(resourceType: resource.resourceType, resourceName: resource.resourceName)
             let overrides = Dictionary(resource.configs.compactMap { config in config.value.map { (config.name, $0) } }, uniquingKeysWith: { $1 })
             (response.errorCode, response.errorMessage) = await ConfigChange.apply(
-                overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
+                overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context,
+                request: requestContext)
             responses.append(response)
         }
         return .response(AlterConfigsResponse(responses: responses))
@@ -70,7 +71,8 @@ struct IncrementalAlterConfigsHandler: APIHandler {
             }
             if response.errorCode == 0 {
                 (response.errorCode, response.errorMessage) = await ConfigChange.apply(
-                    overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context)
+                    overrides, to: resource.resourceType, name: resource.resourceName, validateOnly: request.validateOnly, context: context,
+                    request: requestContext)
             }
             responses.append(response)
         }
@@ -89,7 +91,8 @@ private enum ConfigKind {
 /// The shared end of both config APIs: validate and store a topic's or a group's new overrides.
 enum ConfigChange {
     static func apply(
-        _ overrides: [String: String], to resourceType: Int8, name: String, validateOnly: Bool, context: HandlerContext
+        _ overrides: [String: String], to resourceType: Int8, name: String, validateOnly: Bool, context: HandlerContext,
+        request: RequestContext
     ) async -> (Int16, String?) {
         do {
             switch resourceType {
@@ -102,6 +105,11 @@ enum ConfigChange {
                 return (KafkaErrorCode.invalidRequest.rawValue, "broker settings are static in Runnel: change server.properties or --override and restart")
             default:
                 return (KafkaErrorCode.invalidRequest.rawValue, "unsupported config resource type \(resourceType)")
+            }
+            if !validateOnly {
+                let kind = resourceType == ConfigResourceType.topic ? "topic" : "group"
+                let listed = overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                context.logAdminChange("set the configs of \(kind) \(name) to {\(listed)}", by: request)
             }
             return (0, nil)
         } catch {

@@ -28,6 +28,7 @@ struct CreatePartitionsHandler: APIHandler {
                 _ = try await context.topics.addPartitions(
                     topic: topic.name, totalCount: topic.count, assignment: topic.assignments?.map(\.brokerIds),
                     validateOnly: request.validateOnly)
+                if !request.validateOnly { context.logAdminChange("topic \(topic.name) now has \(topic.count) partitions", by: requestContext) }
             } catch {
                 (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }

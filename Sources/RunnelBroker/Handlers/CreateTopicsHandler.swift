@@ -29,6 +29,12 @@ struct CreateTopicsHandler: APIHandler {
                 result.topicId = created.id
                 result.numPartitions = created.partitionCount
                 result.replicationFactor = created.replicationFactor
+                if !request.validateOnly {
+                    let overrides = configs.isEmpty ? "" : ", configs " + configs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                    context.logAdminChange(
+                        "created topic \(created.name) (\(created.partitionCount) partitions, replication factor \(created.replicationFactor)\(overrides))",
+                        by: requestContext)
+                }
                 result.configs = context.schema.effective(created.configs).map { entry in
                     .init(name: entry.entry.name, value: entry.value, readOnly: false,
                           configSource: entry.isOverride ? ConfigSource.dynamicTopic : ConfigSource.defaultConfig, isSensitive: false)

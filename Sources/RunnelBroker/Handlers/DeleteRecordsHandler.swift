@@ -25,6 +25,8 @@ struct DeleteRecordsHandler: APIHandler {
                 do {
                     guard target >= 0 else { throw StorageError(.offsetOutOfRange, "negative offset \(target)") }
                     result.lowWatermark = try partition.log.deleteRecords(before: target)
+                    context.logAdminChange(
+                        "deleted records of \(partition.topicPartition) before offset \(result.lowWatermark)", by: requestContext)
                 } catch {
                     result.errorCode = KafkaErrorCode.offsetOutOfRange.rawValue
                 }

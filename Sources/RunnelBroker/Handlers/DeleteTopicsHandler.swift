@@ -20,6 +20,7 @@ struct DeleteTopicsHandler: APIHandler {
                 let deleted = try await context.topics.delete(name: name)
                 result.name = deleted.name
                 result.topicId = deleted.id
+                context.logAdminChange("deleted topic \(deleted.name)", by: requestContext)
             } catch {
                 (result.errorCode, result.errorMessage) = kafkaError(for: error)
             }

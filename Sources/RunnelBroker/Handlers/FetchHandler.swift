@@ -32,10 +32,26 @@ struct FetchHandler: APIHandler {
             let seen = context.replicas.waitingRoom.appendCount
             let (topics, bytes, hasError) = await read(request, limits: limits)
             if bytes >= Int(request.minBytes) || hasError || clock.now >= deadline || Task.isCancelled {
+                count(topics, byFollower: request.replicaId >= 0, metrics: requestContext.metrics)
                 return .parts(FetchResponseWriter.encode(version: requestContext.apiVersion, topics: topics))
             }
             await context.replicas.waitingRoom.wait(for: watched, timeout: clock.now.duration(to: deadline), seen: seen)
         }
+    }
+
+    /// Counts what the response carries: record bytes per topic, error codes per partition
+    /// (the response is framed here, not by `AnyAPIHandler`, which counts the others').
+    private func count(_ topics: [FetchResponseWriter.TopicData], byFollower: Bool, metrics: RequestMetrics.API?) {
+        var codes: [Int16: Int] = [:]
+        for topic in topics {
+            var bytes = 0
+            for partition in topic.partitions {
+                codes[partition.errorCode.rawValue, default: 0] += 1
+                bytes += partition.records?.length ?? 0
+            }
+            context.metrics.traffic.fetched(from: topic.name, bytes: bytes, byFollower: byFollower)
+        }
+        metrics?.countErrors(codes)
     }
 
     /// The byte limits of one fetch's response.

@@ -18,6 +18,7 @@ struct HandlerContext: Sendable {
     let reassignments: PartitionReassignments
     /// Where fetches wait for the disk instead of the event loop.
     let logReads: LogReadPool
+    let metrics: BrokerMetrics
     let logger: Logger
 
     init(broker: Broker) {
@@ -33,7 +34,16 @@ struct HandlerContext: Sendable {
         elections = LeaderElections(writer: writer)
         reassignments = PartitionReassignments(writer: writer)
         logReads = broker.logReads
+        metrics = broker.metrics
         logger = broker.logger
+    }
+}
+
+extension HandlerContext {
+    /// One info line per admin change (topics, partitions, configs, records, offsets), naming
+    /// the client that made it, so the broker's log says who changed what.
+    func logAdminChange(_ change: String, by request: RequestContext) {
+        logger.info("admin: \(change) (client \(request.clientId ?? "-") at \(request.client))")
     }
 }
 

@@ -180,6 +180,10 @@ struct ProduceHandler: APIHandler {
             batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas)
         switch outcome {
         case .appended(let result, let logStartOffset, _):
+            if !result.isDuplicate {
+                context.metrics.traffic.appended(
+                    to: topicPartition.topic, bytes: batch.bytes.readableBytes, records: Int(batch.header.recordsCount))
+            }
             response.baseOffset = result.baseOffset
             response.logStartOffset = logStartOffset
             if settings.logAppendTime { response.logAppendTimeMs = batch.header.maxTimestamp }

@@ -36,6 +36,9 @@ public protocol KafkaRequestProcessor: Sendable {
 /// RequestFrameDecoder; they are released once the request has been processed. A connection idle for
 /// `connections.max.idle.ms` (IdleStateHandler's event) is closed.
 ///
+/// Each request's time is measured in phases (`RequestMetrics`): queued here, in its handler,
+/// waiting after it (`.later`), and sending the response.
+///
 /// Event-loop bound: every method and the state run on the connection's event loop; request
 /// tasks run there too (EventLoopTaskExecutor) and touch the handler only through NIOLoopBound.
 final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -47,10 +50,13 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private let gate: ReadGate
     private let pool: RequestMemoryPool
     private let logger: Logger
-    private var pending: [ByteBuffer] = []
+    private let metrics: RequestMetrics?
+    /// Frames read and not yet started, with when each was read.
+    private var pending: [(frame: ByteBuffer, readAt: NIODeadline)] = []
     private var busy = false
-    /// Answers in request order; nil while a `.later` outcome is still waiting.
-    private var answers: [RequestOutcome?] = []
+    /// Answers in request order, with their timing; the outcome is nil while a `.later`
+    /// outcome is still waiting.
+    private var answers: [(outcome: RequestOutcome?, timing: RequestTiming)] = []
     private var answersBase = 0
     /// `.later` outcomes not yet answered; beyond this the connection stops taking requests.
     private var waiting = 0
@@ -63,12 +69,16 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var running: [Int: Task<Void, Never>] = [:]
     private var requestsStarted = 0
 
-    init(processor: any KafkaRequestProcessor, registry: ConnectionRegistry, gate: ReadGate, pool: RequestMemoryPool, logger: Logger) {
+    init(
+        processor: any KafkaRequestProcessor, registry: ConnectionRegistry, gate: ReadGate, pool: RequestMemoryPool, logger: Logger,
+        metrics: RequestMetrics? = nil
+    ) {
         self.processor = processor
         self.registry = registry
         self.gate = gate
         self.pool = pool
         self.logger = logger
+        self.metrics = metrics
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -77,7 +87,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pending.append(unwrapInboundIn(data))
+        pending.append((unwrapInboundIn(data), NIODeadline.now()))
         if pending.count >= Self.maxQueuedFrames { gate.hold(.queuedFrames) }
         processNext(context: context)
     }
@@ -117,7 +127,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         // After close the requests already read still run (see the type's comment).
         guard !busy, !pending.isEmpty, waiting < Self.maxWaitingAnswers else { return }
         busy = true
-        let frame = pending.removeFirst()
+        let (frame, readAt) = pending.removeFirst()
+        let started = NIODeadline.now()
+        // The API key is the frame's first field; a frame too short for one is closed by the dispatcher.
+        let api = frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int16.self).flatMap { metrics?.api($0) }
+        api?.queueTime.record(Duration(started - readAt))
+        let timing = RequestTiming(api: api, readAt: readAt)
         if pending.count <= Self.maxQueuedFrames / 2 { gate.release(.queuedFrames) }
         let processor = processor
         let client = client
@@ -133,6 +148,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         // loop), so it is in `running` before it can remove itself.
         let task = Task(executorPreference: executor) {
             let outcome = await processor.process(frame: frame, client: client)
+            let handled = NIODeadline.now()
+            api?.localTime.record(Duration(handled - started))
             // The request has been read and handled: its bytes leave the pool.
             pool.release(frameSize)
             // Still on the connection's event loop: finish without another hop.
@@ -140,13 +157,14 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             guard case .later(let rest) = outcome else {
                 registry.requestFinished()
                 handler.running[number] = nil
-                handler.finish(outcome, context: context)
+                handler.finish(outcome, timing: timing, context: context)
                 return
             }
-            let slot = handler.reserveAnswer()
+            let slot = handler.reserveAnswer(timing: timing)
             handler.busy = false
             handler.processNext(context: context)
             let final = await rest()
+            api?.remoteTime.record(Duration(NIODeadline.now() - handled))
             registry.requestFinished()
             let (sameHandler, sameContext) = loopBound.value
             sameHandler.running[number] = nil
@@ -167,8 +185,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         return created
     }
 
-    private func reserveAnswer() -> Int {
-        answers.append(nil)
+    private func reserveAnswer(timing: RequestTiming) -> Int {
+        answers.append((nil, timing))
         waiting += 1
         return answersBase + answers.count - 1
     }
@@ -176,29 +194,29 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private func fill(_ slot: Int, with outcome: RequestOutcome, context: ChannelHandlerContext) {
         waiting -= 1
         guard !closed else { return processNext(context: context) }
-        answers[slot - answersBase] = outcome
+        answers[slot - answersBase].outcome = outcome
         flushAnswers(context: context)
         processNext(context: context)
     }
 
-    private func finish(_ outcome: RequestOutcome, context: ChannelHandlerContext) {
+    private func finish(_ outcome: RequestOutcome, timing: RequestTiming, context: ChannelHandlerContext) {
         busy = false
         guard !closed else { return processNext(context: context) }
-        answers.append(outcome)
+        answers.append((outcome, timing))
         flushAnswers(context: context)
         processNext(context: context)
     }
 
     /// Sends the answers that are ready, up to the first still waiting.
     private func flushAnswers(context: ChannelHandlerContext) {
-        while let first = answers.first, let outcome = first {
+        while let first = answers.first, let outcome = first.outcome {
             answers.removeFirst()
             answersBase += 1
             switch outcome {
             case .respond(let response):
-                guard write(response, context: context) else { return }
+                guard write(response, timing: first.timing, context: context) else { return }
             case .noResponse, .later:
-                break
+                first.timing.api?.totalTime.record(Duration(NIODeadline.now() - first.timing.readAt))
             case .close(let reason):
                 logger.warning("closing connection from \(client): \(reason)")
                 closed = true
@@ -209,7 +227,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     /// Writes one response; false (and the connection closes) if it cannot be framed.
-    private func write(_ response: KafkaResponse, context: ChannelHandlerContext) -> Bool {
+    private func write(_ response: KafkaResponse, timing: RequestTiming, context: ChannelHandlerContext) -> Bool {
         let prefix: ByteBuffer
         do {
             prefix = try response.framePrefix(allocator: context.channel.allocator)
@@ -221,16 +239,40 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             context.close(promise: nil)
             return false
         }
-        context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
-        for part in response.parts {
+        // The last part's write completes once the whole response is on the socket.
+        let sent = timing.api.map { api in
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            let writing = NIODeadline.now()
+            promise.futureResult.whenSuccess {
+                let done = NIODeadline.now()
+                api.sendTime.record(Duration(done - writing))
+                api.totalTime.record(Duration(done - timing.readAt))
+            }
+            return promise
+        }
+        let last = response.parts.count - 1
+        context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: last < 0 ? sent : nil)
+        for (index, part) in response.parts.enumerated() {
+            let promise = index == last ? sent : nil
             switch part {
             case .bytes(let buffer):
-                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
             case .file(let slice):
-                ZeroCopy.write(slice, context: context, promise: nil)
+                ZeroCopy.write(slice, context: context, promise: promise)
             }
         }
         context.flush()
         return true
     }
+}
+
+/// Which API a request is (for its metrics) and when it was read off the socket.
+struct RequestTiming: Sendable {
+    let api: RequestMetrics.API?
+    let readAt: NIODeadline
+}
+
+extension Duration {
+    /// A span between two NIO deadlines (uptime nanoseconds).
+    init(_ amount: TimeAmount) { self = .nanoseconds(amount.nanoseconds) }
 }

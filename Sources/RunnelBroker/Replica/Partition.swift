@@ -69,6 +69,9 @@ public final class Partition: Sendable {
 
     public var leaderEpoch: Int32 { role.leaderEpoch }
 
+    /// acks=all produces waiting for the high watermark (the produce waiting room, Kafka's purgatory).
+    var waitingProduces: Int { state.withLock { $0.waiters.count } }
+
     /// The committed ISR while leading (what the metadata store holds); empty otherwise.
     public var inSyncReplicas: Set<Int32> {
         state.withLock { $0.machine.leadership?.isr.committed ?? [] }

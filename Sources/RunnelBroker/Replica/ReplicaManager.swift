@@ -39,12 +39,16 @@ public final class ReplicaManager: Sendable {
     let fetchers: ReplicaFetcherManager
     /// The clock tick that expires acks=all waits and shrinks the ISR of lagging followers.
     let ticker = Mutex<Task<Void, Never>?>(nil)
+    /// Told the ISR size before and after each ISR change this broker wrote as leader (metrics).
+    let isrChanged: (@Sendable (_ before: Int, _ after: Int) -> Void)?
 
     init(
         brokerId: Int32, logManager: LogManager, view: MetadataView, logger: Logger, store: (any MetadataStore)? = nil,
         settings: ReplicaFetcherManager.Settings = .init(), replicaLagTimeMaxMs: Int64 = 30_000,
-        mayLead: @escaping @Sendable () -> Bool = { true }, storageFailureLogIntervalMs: Int64 = 10_000
+        mayLead: @escaping @Sendable () -> Bool = { true }, storageFailureLogIntervalMs: Int64 = 10_000,
+        isrChanged: (@Sendable (_ before: Int, _ after: Int) -> Void)? = nil
     ) {
+        self.isrChanged = isrChanged
         self.brokerId = brokerId
         self.logManager = logManager
         self.view = view
@@ -144,7 +148,8 @@ public final class ReplicaManager: Sendable {
         config: PartitionReplication.Config, live: Set<Int32>
     ) throws -> Partition {
         let partition: Partition
-        if let hosted = self.partition(topicPartition) {
+        let existing = self.partition(topicPartition)
+        if let hosted = existing {
             if hosted.log.config != logConfig { try hosted.log.update(config: logConfig) }
             partition = hosted
         } else {
@@ -153,8 +158,15 @@ public final class ReplicaManager: Sendable {
         let (previous, step) = try partition.apply(role: role, record: record, config: config, nowMs: Self.monotonicMilliseconds())
         perform(step, for: partition)
         perform(partition.handle(.liveBrokersChanged(live)), for: partition)
-        // A leader that stopped leading answers its long polls now (NOT_LEADER_OR_FOLLOWER).
-        if previous != role { waitingRoom.notifyAppend(to: topicPartition) }
+        if previous != role {
+            // A leader that stopped leading answers its long polls now (NOT_LEADER_OR_FOLLOWER).
+            waitingRoom.notifyAppend(to: topicPartition)
+            let change = switch role {
+            case .leader(let epoch): "leader at epoch \(epoch)"
+            case .follower(let leaderId, let epoch): "follower of broker \(leaderId) at epoch \(epoch)"
+            }
+            logger.log(level: existing == nil ? .debug : .info, "\(topicPartition): now \(change) (was \(previous))")
+        }
         return partition
     }
 

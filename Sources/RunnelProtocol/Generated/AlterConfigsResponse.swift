@@ -46,6 +46,11 @@ public struct AlterConfigsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(body) }
+    }
 }
 
 extension AlterConfigsResponse {
@@ -104,6 +109,11 @@ extension AlterConfigsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

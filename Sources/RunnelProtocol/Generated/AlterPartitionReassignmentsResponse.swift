@@ -72,6 +72,12 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         buffer.writeKafkaArray(self.responses, compact: true, version: version)
         buffer.writeTaggedFields([])
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.responses { element.forEachErrorCode(body) }
+    }
 }
 
 extension AlterPartitionReassignmentsResponse {
@@ -106,6 +112,11 @@ extension AlterPartitionReassignmentsResponse {
             buffer.writeKafkaString(self.name, compact: true)
             buffer.writeKafkaArray(self.partitions, compact: true, version: version)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -151,6 +162,11 @@ extension AlterPartitionReassignmentsResponse {
             buffer.writeKafkaInteger(self.errorCode)
             buffer.writeKafkaNullableString(self.errorMessage, compact: true)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -126,6 +126,11 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields(taggedFields)
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension ApiVersionsResponse {

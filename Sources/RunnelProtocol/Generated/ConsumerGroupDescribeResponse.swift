@@ -40,6 +40,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         buffer.writeKafkaArray(self.groups, compact: true, version: version)
         buffer.writeTaggedFields([])
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.groups { element.forEachErrorCode(body) }
+    }
 }
 
 extension ConsumerGroupDescribeResponse {
@@ -137,6 +142,11 @@ extension ConsumerGroupDescribeResponse {
             buffer.writeKafkaArray(self.members, compact: true, version: version)
             buffer.writeKafkaInteger(self.authorizedOperations)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -91,6 +91,11 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         }
         buffer.writeTaggedFields([])
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension ConsumerGroupHeartbeatResponse {

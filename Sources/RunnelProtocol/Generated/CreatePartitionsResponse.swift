@@ -46,6 +46,11 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.results { element.forEachErrorCode(body) }
+    }
 }
 
 extension CreatePartitionsResponse {
@@ -95,6 +100,11 @@ extension CreatePartitionsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -50,6 +50,11 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+    }
 }
 
 extension CreateTopicsResponse {
@@ -169,6 +174,12 @@ extension CreateTopicsResponse {
                 }
                 buffer.writeTaggedFields(taggedFields)
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+            body(self.topicConfigErrorCode)
         }
     }
 }

@@ -46,6 +46,11 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.results { element.forEachErrorCode(body) }
+    }
 }
 
 extension DeleteGroupsResponse {
@@ -86,6 +91,11 @@ extension DeleteGroupsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -50,6 +50,11 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(body) }
+    }
 }
 
 extension DeleteTopicsResponse {
@@ -116,6 +121,11 @@ extension DeleteTopicsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -99,6 +99,11 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
         buffer.writeKafkaInteger(self.clusterAuthorizedOperations)
         buffer.writeTaggedFields([])
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension DescribeClusterResponse {

@@ -46,6 +46,11 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.results { element.forEachErrorCode(body) }
+    }
 }
 
 extension DescribeConfigsResponse {
@@ -113,6 +118,11 @@ extension DescribeConfigsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

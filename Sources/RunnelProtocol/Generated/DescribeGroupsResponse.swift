@@ -50,6 +50,11 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.groups { element.forEachErrorCode(body) }
+    }
 }
 
 extension DescribeGroupsResponse {
@@ -152,6 +157,11 @@ extension DescribeGroupsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

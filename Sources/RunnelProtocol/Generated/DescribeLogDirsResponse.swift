@@ -59,6 +59,12 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.results { element.forEachErrorCode(body) }
+    }
 }
 
 extension DescribeLogDirsResponse {
@@ -145,6 +151,11 @@ extension DescribeLogDirsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

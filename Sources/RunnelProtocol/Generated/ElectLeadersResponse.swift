@@ -60,6 +60,12 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.replicaElectionResults { element.forEachErrorCode(body) }
+    }
 }
 
 extension ElectLeadersResponse {
@@ -101,6 +107,11 @@ extension ElectLeadersResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitionResult { element.forEachErrorCode(body) }
         }
     }
 }
@@ -152,6 +163,11 @@ extension ElectLeadersResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

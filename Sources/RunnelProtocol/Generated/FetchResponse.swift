@@ -95,6 +95,12 @@ public struct FetchResponse: KafkaResponseMessage {
             buffer.writeTaggedFields(taggedFields)
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.responses { element.forEachErrorCode(body) }
+    }
 }
 
 extension FetchResponse {
@@ -152,6 +158,11 @@ extension FetchResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -319,6 +330,11 @@ extension FetchResponse {
                 }
                 buffer.writeTaggedFields(taggedFields)
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

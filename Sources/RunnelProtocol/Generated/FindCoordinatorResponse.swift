@@ -111,6 +111,12 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.coordinators { element.forEachErrorCode(body) }
+    }
 }
 
 extension FindCoordinatorResponse {
@@ -181,6 +187,11 @@ extension FindCoordinatorResponse {
             buffer.writeKafkaInteger(self.errorCode)
             buffer.writeKafkaNullableString(self.errorMessage, compact: true)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

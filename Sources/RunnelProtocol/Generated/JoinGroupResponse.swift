@@ -121,6 +121,11 @@ public struct JoinGroupResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension JoinGroupResponse {

@@ -50,6 +50,11 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+    }
 }
 
 extension ListOffsetsResponse {
@@ -90,6 +95,11 @@ extension ListOffsetsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -167,6 +177,11 @@ extension ListOffsetsResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -58,6 +58,11 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
         buffer.writeKafkaArray(self.topics, compact: true, version: version)
         buffer.writeTaggedFields([])
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }
 
 extension ListPartitionReassignmentsResponse {

@@ -111,6 +111,12 @@ public struct MetadataResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+        body(self.errorCode)
+    }
 }
 
 extension MetadataResponse {
@@ -266,6 +272,12 @@ extension MetadataResponse {
                 buffer.writeTaggedFields([])
             }
         }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+            for element in self.partitions { element.forEachErrorCode(body) }
+        }
     }
 }
 
@@ -360,6 +372,11 @@ extension MetadataResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -50,6 +50,11 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+    }
 }
 
 extension OffsetCommitResponse {
@@ -108,6 +113,11 @@ extension OffsetCommitResponse {
                 buffer.writeTaggedFields([])
             }
         }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
+        }
     }
 }
 
@@ -149,6 +159,11 @@ extension OffsetCommitResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

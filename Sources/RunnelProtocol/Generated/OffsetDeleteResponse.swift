@@ -47,6 +47,12 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         buffer.writeKafkaInteger(self.throttleTimeMs)
         buffer.writeKafkaArray(self.topics, compact: false, version: version)
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+        for element in self.topics { element.forEachErrorCode(body) }
+    }
 }
 
 extension OffsetDeleteResponse {
@@ -79,6 +85,11 @@ extension OffsetDeleteResponse {
         public func encode(to buffer: inout ByteBuffer, version: Int16) {
             buffer.writeKafkaString(self.name, compact: false)
             buffer.writeKafkaArray(self.partitions, compact: false, version: version)
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -113,6 +124,11 @@ extension OffsetDeleteResponse {
         public func encode(to buffer: inout ByteBuffer, version: Int16) {
             buffer.writeKafkaInteger(self.partitionIndex)
             buffer.writeKafkaInteger(self.errorCode)
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

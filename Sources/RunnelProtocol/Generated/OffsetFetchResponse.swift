@@ -80,6 +80,13 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+        body(self.errorCode)
+        for element in self.groups { element.forEachErrorCode(body) }
+    }
 }
 
 extension OffsetFetchResponse {
@@ -120,6 +127,11 @@ extension OffsetFetchResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -194,6 +206,11 @@ extension OffsetFetchResponse {
                 buffer.writeTaggedFields([])
             }
         }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
+        }
     }
 }
 
@@ -238,6 +255,12 @@ extension OffsetFetchResponse {
             buffer.writeKafkaArray(self.topics, compact: true, version: version)
             buffer.writeKafkaInteger(self.errorCode)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.topics { element.forEachErrorCode(body) }
+            body(self.errorCode)
         }
     }
 }
@@ -291,6 +314,11 @@ extension OffsetFetchResponse {
             }
             buffer.writeKafkaArray(self.partitions, compact: true, version: version)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -354,6 +382,11 @@ extension OffsetFetchResponse {
             buffer.writeKafkaNullableString(self.metadata, compact: true)
             buffer.writeKafkaInteger(self.errorCode)
             buffer.writeTaggedFields([])
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -50,6 +50,11 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(body) }
+    }
 }
 
 extension OffsetForLeaderEpochResponse {
@@ -90,6 +95,11 @@ extension OffsetForLeaderEpochResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(body) }
         }
     }
 }
@@ -154,6 +164,11 @@ extension OffsetForLeaderEpochResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

@@ -73,6 +73,11 @@ public struct ProduceResponse: KafkaResponseMessage {
             buffer.writeTaggedFields(taggedFields)
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(body) }
+    }
 }
 
 extension ProduceResponse {
@@ -130,6 +135,11 @@ extension ProduceResponse {
             if flexible {
                 buffer.writeTaggedFields([])
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            for element in self.partitionResponses { element.forEachErrorCode(body) }
         }
     }
 }
@@ -254,6 +264,11 @@ extension ProduceResponse {
                 }
                 buffer.writeTaggedFields(taggedFields)
             }
+        }
+
+        /// Calls `body` with every error code this response carries, nested ones included.
+        public func forEachErrorCode(_ body: (Int16) -> Void) {
+            body(self.errorCode)
         }
     }
 }

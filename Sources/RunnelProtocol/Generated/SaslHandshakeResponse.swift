@@ -37,4 +37,9 @@ public struct SaslHandshakeResponse: KafkaResponseMessage {
         buffer.writeKafkaInteger(self.errorCode)
         buffer.writeKafkaArray(self.mechanisms, compact: false)
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }

@@ -81,4 +81,9 @@ public struct SyncGroupResponse: KafkaResponseMessage {
             buffer.writeTaggedFields([])
         }
     }
+
+    /// Calls `body` with every error code this response carries, nested ones included.
+    public func forEachErrorCode(_ body: (Int16) -> Void) {
+        body(self.errorCode)
+    }
 }

@@ -21,34 +21,6 @@ struct GroupCommand: AsyncParsableCommand {
         }
     }
 
-    struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a group's members and, per partition, its committed offset, the log end and the lag.")
-        @OptionGroup var client: ClientOptions
-        @Option(help: "The group.") var group: String
-
-        func run() async throws {
-            let rows = try await client.withAdmin { admin -> [[String]] in
-                let description = try await admin.describeGroup(group)
-                let committed = try await admin.groupOffsets(group)
-                var owners: [TopicPartition: Admin.GroupMember] = [:]
-                for member in description.members { for partition in member.assignment { owners[partition] = member } }
-                let partitions = Set(committed.keys).union(owners.keys).sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
-                let ends = try await admin.listOffsets(Dictionary(uniqueKeysWithValues: partitions.map { ($0, OffsetLookup.latest) }))
-                printError("Consumer group '\(group)': \(description.state), \(description.members.count) member(s)"
-                           + (description.assignor.isEmpty ? "" : ", assignor \(description.assignor)"))
-                return partitions.map { partition in
-                    let current = committed[partition]
-                    let end = ends[partition]?.offset
-                    let lag = current.flatMap { current in end.map { max(0, $0 - current) } }
-                    let owner = owners[partition]
-                    return [group, partition.topic, "\(partition.partition)", current.map(String.init) ?? "-", end.map(String.init) ?? "-",
-                            lag.map(String.init) ?? "-", owner?.memberId ?? "-", owner?.clientHost ?? "-", owner?.clientId ?? "-"]
-                }
-            }
-            printTable(["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"], rows)
-        }
-    }
-
     struct ResetOffsets: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "reset-offsets",

@@ -53,7 +53,9 @@ struct DeleteGroupsHandler: APIHandler {
     func handle(_ request: DeleteGroupsRequest, context requestContext: RequestContext) async -> HandlerReply<DeleteGroupsResponse> {
         var results: [DeleteGroupsResponse.DeletableGroupResult] = []
         for groupId in request.groupsNames {
-            results.append(.init(groupId: groupId, errorCode: await context.groups.deleteGroup(groupId)))
+            let code = await context.groups.deleteGroup(groupId)
+            if code == 0 { context.logAdminChange("deleted group \(groupId)", by: requestContext) }
+            results.append(.init(groupId: groupId, errorCode: code))
         }
         return .response(DeleteGroupsResponse(results: results))
     }
@@ -67,6 +69,11 @@ struct OffsetDeleteHandler: APIHandler {
     func handle(_ request: OffsetDeleteRequest, context requestContext: RequestContext) async -> HandlerReply<OffsetDeleteResponse> {
         let partitions = request.topics.flatMap { topic in topic.partitions.map { GroupTopicPartition(topic: topic.name, partition: $0.partitionIndex) } }
         let code = await context.groups.deleteOffsets(groupId: request.groupId, partitions: partitions)
+        if code == 0 {
+            context.logAdminChange(
+                "deleted the committed offsets of group \(request.groupId) for \(partitions.count) partitions of \(Set(partitions.map(\.topic)).sorted().joined(separator: ","))",
+                by: requestContext)
+        }
         return .response(OffsetDeleteResponse(topics: request.topics.map { topic in
             .init(name: topic.name, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code) })
         }))
