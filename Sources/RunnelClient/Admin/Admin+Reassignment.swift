@@ -25,7 +25,7 @@ extension Admin {
                 .init(partitionIndex: partition.partition, replicas: targets[partition] ?? nil)
             })
         }
-        let response = try await cluster.withAnyBroker { try await $0.send(request) }
+        let response = try await withController { try await $0.send(request) }
         try KafkaClientError.check(response.errorCode, "AlterPartitionReassignments\(response.errorMessage.map { ": \($0)" } ?? "")")
         for topic in response.responses {
             for partition in topic.partitions {
@@ -36,6 +36,16 @@ extension Admin {
         }
     }
 
+    /// Runs `body` on the controller's connection, where Kafka's admin client sends both
+    /// reassignment APIs: every client then reads the broker that applied the change before
+    /// answering it, so a move or cancel shows in the next list at once. Any broker when the
+    /// metadata names no controller.
+    private func withController<T: Sendable>(_ body: (BrokerConnection) async throws -> T) async throws -> T {
+        let metadata = try await cluster.refreshMetadata(topics: [])
+        guard metadata.controllerId >= 0 else { return try await cluster.withAnyBroker(body) }
+        return try await body(cluster.connection(toNode: metadata.controllerId))
+    }
+
     /// The partitions that are moving: all of them, or among `partitions`.
     public func listPartitionReassignments(_ partitions: [TopicPartition]? = nil) async throws -> [PartitionReassignment] {
         var request = ListPartitionReassignmentsRequest()
@@ -44,7 +54,7 @@ extension Admin {
             let byTopic = Dictionary(grouping: partitions, by: \.topic)
             return byTopic.keys.sorted().map { .init(name: $0, partitionIndexes: byTopic[$0]!.map(\.partition).sorted()) }
         }
-        let response = try await cluster.withAnyBroker { try await $0.send(request) }
+        let response = try await withController { try await $0.send(request) }
         try KafkaClientError.check(response.errorCode, "ListPartitionReassignments\(response.errorMessage.map { ": \($0)" } ?? "")")
         return response.topics.flatMap { topic in
             topic.partitions.map {
