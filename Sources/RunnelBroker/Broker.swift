@@ -201,10 +201,14 @@ public final class Broker: Service, Sendable {
             }
             return
         }
+        let cleaner = metrics.cleaner
         logManager.startCleaner(config: config.cleaner) { event in
             switch event {
-            case .cleaned(let partition, let summary): logger.info("log cleaner: \(partition): \(summary)")
+            case .cleaned(let partition, let summary, let figures):
+                cleaner.record(figures)
+                logger.info("log cleaner: \(partition): \(summary)")
             case .failed(let partition, let reason):
+                cleaner.failures.increment()
                 logger.error("log cleaner: \(partition) will not be cleaned again until restart: \(reason)")
             case .checkpointFailed(let directory, let reason):
                 logger.warning("log cleaner: could not write the cleaner-offset-checkpoint in \(directory): \(reason)")

@@ -16,11 +16,20 @@ import Synchronization
 /// and writes whole segments. Concurrency: `state` (a mutex) holds the checkpoints, the
 /// partitions in progress and the uncleanable ones; `wakeup` lets shutdown end a sleep.
 public final class LogCleaner: Sendable {
-    /// What a round did or why one failed, for the broker's log.
+    /// What a round did or why one failed, for the broker's log and metrics.
     public enum Event: Sendable {
-        case cleaned(TopicPartition, summary: String)
+        case cleaned(TopicPartition, summary: String, figures: RoundFigures)
         case failed(TopicPartition, reason: String)
         case checkpointFailed(directory: String, reason: String)
+    }
+
+    /// One finished round's figures (Kafka's cleaner metrics count the same).
+    public struct RoundFigures: Sendable {
+        public var bytesRead: Int
+        public var bytesWritten: Int
+        public var recordsRead: Int
+        public var recordsKept: Int
+        public var seconds: Double
     }
 
     private struct State {
@@ -113,7 +122,10 @@ public final class LogCleaner: Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             recordCheckpoint(stats.endOffset, for: log)
             log.clearCleanerTruncationMark(ifGeneration: snapshot.generation)
-            onEvent(.cleaned(log.topicPartition, summary: Self.summary(stats, range: range, seconds: seconds)))
+            let figures = RoundFigures(
+                bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten, recordsRead: stats.recordsRead,
+                recordsKept: stats.recordsKept, seconds: seconds)
+            onEvent(.cleaned(log.topicPartition, summary: Self.summary(stats, range: range, seconds: seconds), figures: figures))
         } catch where log.cleaningIsStale(since: snapshot.generation) {
             // The partition was deleted, truncated or closed under the round (its directory
             // may be gone): nothing is wrong with it.

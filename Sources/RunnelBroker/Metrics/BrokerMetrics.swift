@@ -35,6 +35,7 @@ public final class BrokerMetrics: Sendable {
     /// ISR changes this broker made as a partition leader (Kafka's IsrShrinksPerSec/IsrExpandsPerSec).
     let isrShrinks: Counter
     let isrExpands: Counter
+    let cleaner: CleanerMetrics
     let maxTopicSeries: Int
     let maxPartitionSeries: Int
 
@@ -53,6 +54,7 @@ public final class BrokerMetrics: Sendable {
         rebalances = registry.counter("runnel_group_rebalances_total", labels: [], help: "Group rebalances completed by this coordinator")
         isrShrinks = registry.counter("runnel_isr_shrinks_total", labels: [], help: "Replicas this broker removed from an ISR as leader")
         isrExpands = registry.counter("runnel_isr_expands_total", labels: [], help: "Replicas this broker added to an ISR as leader")
+        cleaner = CleanerMetrics(registry: registry)
     }
 
     /// Latency buckets from 100 µs to 30 s: broker requests mostly take well under 5 ms, which
