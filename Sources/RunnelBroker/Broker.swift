@@ -28,6 +28,8 @@ public final class Broker: Service, Sendable {
     private let connections: ConnectionRegistry
     /// `queued.max.request.bytes`, shared by every connection.
     private let requestMemory: RequestMemoryPool
+    /// Warnings about clients (malformed requests, connection errors): one per kind per 10 s.
+    private let connectionWarnings = LogLineRateLimiter(intervalMilliseconds: 10_000)
 
     /// This broker's registration and lease: whether it may act as leader.
     let membership: ClusterMembership
@@ -221,6 +223,8 @@ public final class Broker: Service, Sendable {
         var handlers = HandlerRegistry.handlers(context: context)
         let ranges = handlers.map { ($0.apiKey, $0.versions) }
         handlers.append(AnyAPIHandler(ApiVersionsHandler(others: ranges)))
+        // Runnel's own request, served but never advertised (no Kafka client should see it).
+        handlers.append(AnyAPIHandler(RunnelTraceHandler(context: context)))
         return RequestDispatcher(handlers: handlers, logger: logger, metrics: metrics.requests)
     }
 
@@ -240,6 +244,7 @@ public final class Broker: Service, Sendable {
         let connections = connections
         let requestMemory = requestMemory
         let metrics = metrics
+        let connectionWarnings = connectionWarnings
         let idleTimeout = config.connectionsMaxIdleMs > 0 ? TimeAmount.milliseconds(config.connectionsMaxIdleMs) : nil
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -264,7 +269,7 @@ public final class Broker: Service, Sendable {
                     try pipeline.addHandler(
                         KafkaConnectionHandler(
                             processor: dispatcher, registry: connections, gate: gate, pool: requestMemory, logger: logger,
-                            metrics: metrics.requests))
+                            metrics: metrics.requests, warnings: connectionWarnings))
                 }
             }
             .bind(host: config.listenHost, port: config.listenPort).get()

@@ -73,9 +73,10 @@ enum LogLoader {
                 baseOffsets.append(base)
             }
         }
-        // Index files whose log is gone are stale.
-        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".index") || name.hasSuffix(".timeindex") {
-            let stem = name.hasSuffix(".index") ? name.dropLast(6) : name.dropLast(10)
+        // Index and trace files whose log is gone are stale.
+        for name in try FileSystem.listDirectory(directory)
+        where name.hasSuffix(".index") || name.hasSuffix(".timeindex") || name.hasSuffix(TraceSidecar.fileSuffix) {
+            let stem = name.hasSuffix(".index") ? name.dropLast(6) : name.hasSuffix(".timeindex") ? name.dropLast(10) : name.dropLast(6)
             if let base = LogSegment.baseOffset(fromStem: stem), !baseOffsets.contains(base) { try FileSystem.remove(directory + "/" + name) }
         }
         baseOffsets.sort()

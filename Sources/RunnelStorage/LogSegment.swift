@@ -45,6 +45,8 @@ final class LogSegment: @unchecked Sendable {
     private(set) var damage: SegmentDamage?
     /// Whether loading validated every batch and rebuilt the indexes (the loader fsyncs it).
     private(set) var wasRecovered = false
+    /// Who produced the batches appended as leader (`runnel trace`); made on the first one.
+    private var trace: TraceSidecar?
 
     static func fileName(baseOffset: Int64, suffix: String) -> String {
         let digits = String(baseOffset)
@@ -122,6 +124,7 @@ final class LogSegment: @unchecked Sendable {
     /// Closes the files now (the loader, for inactive segments it has finished with). The owner
     /// guarantees the segment is inactive and durable (see the type's comment).
     func closeFiles() {
+        trace?.close()
         files = nil
         usedSinceIdleCheck = false
     }
@@ -135,6 +138,7 @@ final class LogSegment: @unchecked Sendable {
             usedSinceIdleCheck = false
             return false
         }
+        trace?.close()
         files = nil
         return true
     }
@@ -427,6 +431,7 @@ final class LogSegment: @unchecked Sendable {
     /// Called when a newer segment becomes active: records the final largest timestamp and
     /// trims the preallocated index files to their entries.
     func becomeInactive() throws(StorageError) {
+        trace?.close()
         let files = try openFiles()
         if maxTimestamp > (files.timeIndex.last?.timestamp ?? -1), !files.timeIndex.isFull {
             try files.timeIndex.append(TimeIndexEntry(timestamp: maxTimestamp, relativeOffset: UInt32(offsetOfMaxTimestamp - baseOffset)))
@@ -450,6 +455,22 @@ final class LogSegment: @unchecked Sendable {
     /// Removes the segment's files. Open slices keep the data readable until they are done.
     func deleteFiles() throws(StorageError) {
         files = nil
-        for suffix in [".log", ".index", ".timeindex"] { try FileSystem.remove(stem + suffix + fileSuffix) }
+        trace = nil
+        for suffix in [".log", ".index", ".timeindex", TraceSidecar.fileSuffix] { try FileSystem.remove(stem + suffix + fileSuffix) }
+    }
+
+    // MARK: Trace
+
+    /// Records who produced the batch just appended as leader (see TraceSidecar).
+    func recordOrigin(_ header: RecordBatchHeader, origin: BatchOrigin, appendTimeMs: Int64) {
+        let sidecar = trace ?? TraceSidecar(path: stem + TraceSidecar.fileSuffix + fileSuffix)
+        trace = sidecar
+        sidecar.record(header, origin: origin, appendTimeMs: appendTimeMs)
+    }
+
+    /// What a trace lookup reads: the sidecar file (perhaps written before a restart) and
+    /// the entries not yet written.
+    var traceSnapshot: TraceSidecar.Snapshot {
+        trace?.snapshot ?? TraceSidecar.Snapshot(path: stem + TraceSidecar.fileSuffix + fileSuffix, pending: [])
     }
 }

@@ -98,6 +98,8 @@ extension PartitionLog {
                     if segment.baseOffset != base { try FileSystem.remove(segment.logPath) }
                     try FileSystem.remove(segment.stem + ".index")
                     try FileSystem.remove(segment.stem + ".timeindex")
+                    // The cleaner rewrote these batches: their traces no longer match anything.
+                    try FileSystem.remove(segment.stem + TraceSidecar.fileSuffix)
                 }
                 try syncer.syncDirectory(directory)
                 try failpoint("cleaner-after-delete")

@@ -182,7 +182,8 @@ public final class PartitionLog: Sendable {
     /// partition's fsync queue, since callers run on event loops.
     /// Throws `StorageError`, or `ProducerStateError` for an idempotent producer's batch out of
     /// sequence or from a fenced epoch.
-    public func append(_ batch: RecordBatch, leaderEpoch: Int32) throws -> AppendResult {
+    /// `origin`, when given, is recorded in the segment's trace sidecar (`runnel trace`).
+    public func append(_ batch: RecordBatch, leaderEpoch: Int32, origin: BatchOrigin? = nil) throws -> AppendResult {
         let now = clock()
         // A roll's producer snapshot is written once the lock is released (see `roll`), and
         // like a due flush on the partition's fsync queue: the caller is an event loop.
@@ -193,7 +194,13 @@ public final class PartitionLog: Sendable {
             if case .duplicate(let first, let last) = try state.producerState.check(batch.header) {
                 return (AppendResult(baseOffset: first, lastOffset: last, isDuplicate: true), false)
             }
-            return try write(batch, at: state.logEndOffset, leaderEpoch: leaderEpoch, into: &state, now: now, rolled: &rolled)
+            let written = try write(batch, at: state.logEndOffset, leaderEpoch: leaderEpoch, into: &state, now: now, rolled: &rolled)
+            if let origin {
+                var header = batch.header
+                header.baseOffset = written.0.baseOffset
+                state.active.recordOrigin(header, origin: origin, appendTimeMs: now)
+            }
+            return written
         }
         // A failed flush takes the directory offline (see `flush`): later appends then fail.
         if flushDue { groupCommit.enqueue { [self] in _ = try? flush() } }

@@ -55,6 +55,7 @@ enum SegmentSwap {
                 if base != swapBase { try FileSystem.remove(old + ".log") }
                 try FileSystem.remove(old + ".index")
                 try FileSystem.remove(old + ".timeindex")
+                try FileSystem.remove(old + TraceSidecar.fileSuffix)
             }
             try FileSystem.remove(stem + ".index" + swapSuffix)
             try FileSystem.remove(stem + ".timeindex" + swapSuffix)

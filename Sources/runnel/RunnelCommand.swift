@@ -7,5 +7,5 @@ struct RunnelCommand: AsyncParsableCommand {
         commandName: "runnel",
         abstract: "Runnel: a Kafka-compatible partitioned-log streaming platform.",
         version: "runnel \(RunnelVersion.current)",
-        subcommands: [BrokerCommand.self, ClusterCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, BenchCommand.self])
+        subcommands: [BrokerCommand.self, ClusterCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, TraceCommand.self, BenchCommand.self])
 }

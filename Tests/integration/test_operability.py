@@ -289,3 +289,47 @@ def test_group_describe_shows_lag_in_records_and_seconds(workdir):
         assert ["lag-group", "-", "Empty", "0"] in [line.split() for line in state.stdout.splitlines()]
     finally:
         broker.stop()
+
+
+def test_trace_names_the_producing_client_and_the_groups_that_consumed_past_the_record(workdir):
+    broker = BrokerProcess(os.path.join(workdir, "data")).start()
+    try:
+        create_topic(broker, "traced", 1)
+        # Two producers with their own client.id, one after the other: offsets 0-9 and 10-19.
+        for client_id in ("orders-service", "billing-service"):
+            producer = Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "enable.idempotence": True})
+            for i in range(10):
+                producer.produce("traced", key=f"{client_id}-{i}".encode(), value=b"v", partition=0)
+            assert producer.flush(30) == 0
+        # Group "caught-up" consumed everything; group "behind" committed offset 5.
+        consume_all(broker, "traced", "caught-up", 20).close()
+        behind = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "behind", "enable.auto.commit": False})
+        behind.commit(offsets=[TopicPartition("traced", 0, 5)], asynchronous=False)
+        behind.close()
+
+        def trace(*args):
+            result = subprocess.run([RUNNEL, "trace", "--bootstrap-server", broker.bootstrap, "--topic", "traced", *args],
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        by_offset = trace("--partition", "0", "--offset", "13")
+        assert "record traced-0 at offset 13" in by_offset
+        assert "produced by: client.id 'billing-service' from 127.0.0.1:" in by_offset
+        assert "producer id" in by_offset and "base sequence 0 (this record: 3)" in by_offset
+        rows = {line.split()[0]: line.split() for line in by_offset.splitlines() if line.startswith("    ") and "GROUP" not in line}
+        assert rows["caught-up"][1:3] == ["20", "yes"]
+        assert rows["behind"][1:3] == ["5", "no"]
+
+        by_key = trace("--key", "orders-service-7")
+        assert "record traced-0 at offset 7" in by_key and "client.id 'orders-service'" in by_key
+
+        # Across a restart the sidecar is read back from disk.
+        assert broker.stop() == 0
+        broker.start()
+        assert "client.id 'orders-service'" in trace("--partition", "0", "--offset", "2")
+        missing = subprocess.run([RUNNEL, "trace", "--bootstrap-server", broker.bootstrap, "--topic", "traced", "--partition", "0",
+                                  "--offset", "99"], capture_output=True, text=True, timeout=60)
+        assert missing.returncode != 0 and "99" in missing.stderr
+    finally:
+        broker.stop()

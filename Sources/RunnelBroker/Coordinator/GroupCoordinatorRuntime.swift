@@ -313,6 +313,13 @@ final class GroupCoordinatorRuntime: Sendable {
 
     var listing: [(groupId: String, protocolType: String, state: ClassicGroup.State)] { state.withLock { $0.listing } }
 
+    /// Every group coordinated here with a committed offset on `partition` (`runnel trace`).
+    func commits(on partition: GroupTopicPartition) -> [(groupId: String, offset: OffsetAndMetadata)] {
+        state.withLock { state in
+            state.offsets.compactMap { groupId, offsets in offsets[partition].map { (groupId, $0) } }.sorted { $0.groupId < $1.groupId }
+        }
+    }
+
     func describe(_ groupId: String) -> ClassicGroup? { state.withLock { $0.describe(groupId) } }
 
     /// Appends records to the group's `__consumer_offsets` partition, then applies them.

@@ -27,6 +27,8 @@ struct ProduceHandler: APIHandler {
     func handle(_ request: ProduceRequest, context requestContext: RequestContext) async -> HandlerReply<ProduceResponse> {
         var response = ProduceResponse()
         var pendingAcks: [ReplicaManager.PendingAck] = []
+        // Who sent the batches, for the segments' trace sidecars (`runnel trace`).
+        let origin = BatchOrigin(clientId: requestContext.clientId ?? "", address: requestContext.client)
         for topic in request.topicData {
             var topicResponse = ProduceResponse.TopicProduceResponse(name: topic.name, topicId: topic.topicId)
             let metadata = context.metadata.topic(named: topic.name)
@@ -51,7 +53,7 @@ struct ProduceHandler: APIHandler {
                 let topicPartition = TopicPartition(topic: topic.name, partition: data.index)
                 if let pending = await produce(
                     data.records, to: topicPartition, acks: request.acks, settings: settings, version: requestContext.apiVersion,
-                    into: &partitionResponse) {
+                    origin: origin, into: &partitionResponse) {
                     pendingAcks.append(pending)
                 }
                 topicResponse.partitionResponses.append(partitionResponse)
@@ -132,7 +134,7 @@ struct ProduceHandler: APIHandler {
     /// still wait for (an fsync, the in-sync replicas).
     private func produce(
         _ records: ByteBuffer?, to topicPartition: TopicPartition, acks: Int16, settings: TopicConfigSchema.ProduceSettings,
-        version: Int16, into response: inout PartitionResponse
+        version: Int16, origin: BatchOrigin, into response: inout PartitionResponse
     ) async -> ReplicaManager.PendingAck? {
         func fail(_ code: KafkaErrorCode, _ message: String) -> ReplicaManager.PendingAck? {
             response.errorCode = code.rawValue
@@ -177,7 +179,7 @@ struct ProduceHandler: APIHandler {
                 "Recompressed as \(batch.compression), the batch of \(batch.bytes.readableBytes) bytes exceeds max.message.bytes \(settings.maxMessageBytes).")
         }
         let (outcome, pending) = context.replicas.appendAsLeader(
-            batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas)
+            batch, to: topicPartition, acks: acks, minInsyncReplicas: settings.minInsyncReplicas, origin: origin)
         switch outcome {
         case .appended(let result, let logStartOffset, _):
             if !result.isDuplicate {

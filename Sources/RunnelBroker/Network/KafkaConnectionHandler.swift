@@ -51,6 +51,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private let pool: RequestMemoryPool
     private let logger: Logger
     private let metrics: RequestMetrics?
+    /// Shared by every connection: one warning per kind per interval, with the count held back,
+    /// so a flood of bad clients cannot bury the log (nil: every warning is logged).
+    private let warnings: LogLineRateLimiter?
     /// Frames read and not yet started, with when each was read.
     private var pending: [(frame: ByteBuffer, readAt: NIODeadline)] = []
     private var busy = false
@@ -71,8 +74,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     init(
         processor: any KafkaRequestProcessor, registry: ConnectionRegistry, gate: ReadGate, pool: RequestMemoryPool, logger: Logger,
-        metrics: RequestMetrics? = nil
+        metrics: RequestMetrics? = nil, warnings: LogLineRateLimiter? = nil
     ) {
+        self.warnings = warnings
         self.processor = processor
         self.registry = registry
         self.gate = gate
@@ -82,7 +86,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        client = context.remoteAddress?.description ?? "unknown"
+        client = context.remoteAddress?.hostAndPort ?? "unknown"
         context.fireChannelActive()
     }
 
@@ -117,7 +121,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
             logger.debug("connection from \(client) reset: \(error)")
         } else {
-            logger.warning("closing connection from \(client): \(error)")
+            warn("connection error", "closing connection from \(client): \(error)")
         }
         closed = true
         context.close(promise: nil)
@@ -218,12 +222,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             case .noResponse, .later:
                 first.timing.api?.totalTime.record(Duration(NIODeadline.now() - first.timing.readAt))
             case .close(let reason):
-                logger.warning("closing connection from \(client): \(reason)")
+                warn("malformed request", "closing connection from \(client): \(reason)")
                 closed = true
                 context.close(promise: nil)
                 return
             }
         }
+    }
+
+    /// A warning about a client, rate-limited per `kind` across every connection.
+    private func warn(_ kind: String, _ message: String) {
+        guard let warnings else { return logger.warning("\(message)") }
+        guard let heldBack = warnings.admit(kind) else { return }
+        logger.warning("\(message)\(heldBack > 0 ? " (and \(heldBack) more \(kind) warnings held back since the last)" : "")")
     }
 
     /// Writes one response; false (and the connection closes) if it cannot be framed.
@@ -270,6 +281,15 @@ final class KafkaConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 struct RequestTiming: Sendable {
     let api: RequestMetrics.API?
     let readAt: NIODeadline
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:54321` or `[::1]:54321`, as operators write addresses (NIO's description
+    /// adds the family and a reverse-lookup name).
+    var hostAndPort: String {
+        guard let ip = ipAddress, let port else { return description }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
 }
 
 extension Duration {

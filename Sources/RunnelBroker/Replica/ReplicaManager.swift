@@ -271,11 +271,12 @@ public final class ReplicaManager: Sendable {
     /// watermark has passed it. What remains to wait for comes back as a `PendingAck`: a
     /// produce request appends to all its partitions first and then waits for all of them
     /// together, so fsyncs and replication overlap instead of running one after another.
+    /// `origin` (the producing client) goes to the segment's trace sidecar.
     func appendAsLeader(
-        _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
+        _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32, origin: BatchOrigin? = nil
     ) -> (AppendOutcome, PendingAck?) {
         guard let partition = partition(topicPartition) else { return (notHosted(topicPartition), nil) }
-        let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
+        let written = append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas, origin: origin)
         guard case .appended(let result, _, let replicated) = written else { return (written, nil) }
         let pending = PendingAck(
             partition: partition, offset: result.nextOffset, needsSync: partition.log.config.syncsBeforeAcknowledge,
@@ -345,7 +346,7 @@ public final class ReplicaManager: Sendable {
         _ batch: RecordBatch, to topicPartition: TopicPartition, acks: Int16, minInsyncReplicas: Int32
     ) -> AppendOutcome {
         guard let partition = partition(topicPartition) else { return notHosted(topicPartition) }
-        return append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas)
+        return append(batch, to: partition, acks: acks, minInsyncReplicas: minInsyncReplicas, origin: nil)
     }
 
     /// Whether this broker may acknowledge as leader now (its lease is alive and its metadata
@@ -362,7 +363,9 @@ public final class ReplicaManager: Sendable {
         .failed(notHostedError(topicPartition), "This server does not host this topic-partition.")
     }
 
-    private func append(_ batch: RecordBatch, to partition: Partition, acks: Int16, minInsyncReplicas: Int32) -> AppendOutcome {
+    private func append(
+        _ batch: RecordBatch, to partition: Partition, acks: Int16, minInsyncReplicas: Int32, origin: BatchOrigin?
+    ) -> AppendOutcome {
         let topicPartition = partition.topicPartition
         guard mayLead() else {
             return .failed(.notLeaderOrFollower, "This server's cluster membership lapsed; it may no longer lead that topic-partition.")
@@ -370,7 +373,7 @@ public final class ReplicaManager: Sendable {
         do {
             let outcome = try partition.appendAsLeader(
                 requiredIsr: acks == -1 ? Int(minInsyncReplicas) : nil, nowMs: Self.monotonicMilliseconds()
-            ) { epoch in try partition.log.append(batch, leaderEpoch: epoch) }
+            ) { epoch in try partition.log.append(batch, leaderEpoch: epoch, origin: origin) }
             switch outcome {
             case .notLeader:
                 return .failed(.notLeaderOrFollower, "This server is not the leader for that topic-partition.")

@@ -112,10 +112,15 @@ struct GroupCommand: AsyncParsableCommand {
 
 /// Prints rows under a header, columns padded to their widest cell.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    for line in formatTable(header, rows) { print(line) }
+}
+
+/// The lines of a table with columns padded to their widest cell.
+func formatTable(_ header: [String], _ rows: [[String]]) -> [String] {
     let all = [header] + rows
     let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    for row in all {
-        print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+    return all.map { row in
+        row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
     }
 }

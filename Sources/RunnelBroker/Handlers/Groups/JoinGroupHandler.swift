@@ -32,10 +32,11 @@ struct JoinGroupHandler: APIHandler {
 }
 
 extension String {
-    /// "[IPv4]127.0.0.1/127.0.0.1:5000" (a SocketAddress description) → "127.0.0.1".
+    /// The host of a peer address as connections name it: "127.0.0.1:5000" → "127.0.0.1",
+    /// "[::1]:5000" → "::1".
     var hostPart: String {
-        let address = split(separator: "/").last.map(String.init) ?? self
-        guard let colon = address.lastIndex(of: ":") else { return address }
-        return String(address[..<colon])
+        guard let colon = lastIndex(of: ":") else { return self }
+        let host = self[..<colon]
+        return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host)
     }
 }
