@@ -746,22 +746,29 @@ def is_error_code(f: FieldSpec) -> bool:
     return f.type == "int16" and f.name.endswith("ErrorCode")
 
 
-def error_code_walk(fields: list[FieldSpec], carries_errors: set[str]) -> list[str]:
-    """Statements calling `body` with every error code of these fields, nested structs
-    included (those in `carries_errors`): what Kafka's per-error request metrics count."""
-    lines: list[str] = []
+def error_code_walk(fields: list[FieldSpec], carries_errors: set[str], context: Versions) -> list[str]:
+    """Statements calling `body` with every error code of these fields that `version` has,
+    nested structs included (those in `carries_errors`): what Kafka's per-error request
+    metrics count."""
+    groups: list[tuple[str | None, list[str]]] = []
     for f in fields:
+        cond = condition(f.versions, context)
+        if cond == "false":
+            continue
         name = f"self.{f.swift_name}"
         if is_error_code(f) and not f.is_array:
-            lines.append(f"body({name})" if not is_optional(f) else f"if let code = {name} {{ body(code) }}")
+            statement = f"body({name})" if not is_optional(f) else f"if let code = {name} {{ body(code) }}"
         elif is_struct_type(f.element_type) and f.element_type in carries_errors:
-            walk = "element.forEachErrorCode(body)"
+            walk = "element.forEachErrorCode(version: version, body)"
             if f.is_array:
                 loop = f"for element in {name} {{ {walk} }}"
-                lines.append(f"if let elements = {name} {{ for element in elements {{ {walk} }} }}" if is_optional(f) else loop)
+                statement = f"if let elements = {name} {{ for element in elements {{ {walk} }} }}" if is_optional(f) else loop
             else:
-                lines.append(f"{name}{'?' if is_optional(f) else ''}.forEachErrorCode(body)")
-    return lines
+                statement = f"{name}{'?' if is_optional(f) else ''}.forEachErrorCode(version: version, body)"
+        else:
+            continue
+        groups.append((cond, [statement]))
+    return guarded(groups)
 
 
 def structs_carrying_errors(message: MessageSpec) -> set[str]:
@@ -780,13 +787,15 @@ def structs_carrying_errors(message: MessageSpec) -> set[str]:
     return carrying
 
 
-def generate_error_code_walk(w: Writer, fields: list[FieldSpec], carries_errors: set[str], top_level: bool) -> None:
-    lines = error_code_walk(fields, carries_errors)
+def generate_error_code_walk(
+    w: Writer, fields: list[FieldSpec], carries_errors: set[str], context: Versions, top_level: bool
+) -> None:
+    lines = error_code_walk(fields, carries_errors, context)
     if not lines and not top_level:
         return
     w.line()
-    w.doc("Calls `body` with every error code this response carries, nested ones included.")
-    w.line("public func forEachErrorCode(_ body: (Int16) -> Void) {")
+    w.doc("Calls `body` with every error code this response carries at `version`, nested ones included.")
+    w.line("public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {")
     w.indent()
     w.block(lines)
     w.dedent()
@@ -845,7 +854,7 @@ def generate_message(message: MessageSpec) -> str:
     generate_struct_body(w, message.name, message.fields, message, ALL_VERSIONS)
     carries_errors = structs_carrying_errors(message) if message.type == "response" else set()
     if message.type == "response":
-        generate_error_code_walk(w, message.fields, carries_errors, top_level=True)
+        generate_error_code_walk(w, message.fields, carries_errors, ALL_VERSIONS, top_level=True)
     w.dedent()
     w.line("}")
     for struct in message.structs:
@@ -858,7 +867,7 @@ def generate_message(message: MessageSpec) -> str:
         w.indent()
         generate_struct_body(w, struct.name, struct.fields, message, struct.context)
         if struct.name in carries_errors:
-            generate_error_code_walk(w, struct.fields, carries_errors, top_level=False)
+            generate_error_code_walk(w, struct.fields, carries_errors, struct.context, top_level=False)
         w.dedent()
         w.line("}")
         w.dedent()

@@ -41,6 +41,8 @@ public final class Broker: Service, Sendable {
     public let readiness: Readiness
     private let stateGauges: StateGauges
     private let metricsChannel = ManagedAtomicBox<(any Channel)?>(nil)
+    /// Where `/metrics` scrapes run (see MetricsServer).
+    private let scrapes = NIOThreadPool(numberOfThreads: 1)
 
     /// A broker on the embedded metadata store (no cluster).
     public convenience init(config: BrokerConfig, logger: Logger) throws {
@@ -105,7 +107,9 @@ public final class Broker: Service, Sendable {
                 responseMaxBytes: config.replicaFetchResponseMaxBytes, backoffMs: config.replicaFetchBackoffMs),
             replicaLagTimeMaxMs: config.replicaLagTimeMaxMs, mayLead: { membership.mayLead() },
             isrChanged: { before, after in
-                if after < before { metrics.isrShrinks.increment() } else if after > before { metrics.isrExpands.increment() }
+                // Counted per replica: a change that swaps one for another is a shrink and an expand.
+                metrics.isrShrinks.increment(by: Int64(before.subtracting(after).count))
+                metrics.isrExpands.increment(by: Int64(after.subtracting(before).count))
             })
         groups = GroupCoordinatorRuntime(
             config: config, replicas: replicas, view: view, store: store, logger: logger, rebalances: metrics.rebalances)
@@ -125,7 +129,15 @@ public final class Broker: Service, Sendable {
             guard inCluster else { return nil }
             guard membership.mayLead() else { return "not registered in the cluster (no live metadata lease)" }
             let image = view.image
-            let behind = replicas.hostedPartitions.map(\.topicPartition).filter { image.partition($0)?.isr.contains(nodeId) == false }
+            // Behind: out of the ISR of a partition with a live leader to catch up from. (Not a
+            // replica being added by a reassignment, out of the ISR by design; not a partition
+            // whose leader is down, which no wait here can fix: after a full outage brokers
+            // started one at a time must each become ready.)
+            let live = image.liveBrokerIds
+            let behind = replicas.hostedPartitions.map(\.topicPartition).filter { partition in
+                guard let state = image.partition(partition), state.leader != nodeId, live.contains(state.leader) else { return false }
+                return !state.isr.contains(nodeId) && !state.addingReplicas.contains(nodeId)
+            }
             guard !behind.isEmpty else { return nil }
             return "\(behind.count) partitions not yet in sync (\(behind.sorted().prefix(5).map(\.description).joined(separator: ", ")))"
         })
@@ -223,9 +235,10 @@ public final class Broker: Service, Sendable {
         var handlers = HandlerRegistry.handlers(context: context)
         let ranges = handlers.map { ($0.apiKey, $0.versions) }
         handlers.append(AnyAPIHandler(ApiVersionsHandler(others: ranges)))
+        let requestMetrics = RequestMetrics(registry: metrics.registry, apiKeys: handlers.map(\.apiKey))
         // Runnel's own request, served but never advertised (no Kafka client should see it).
         handlers.append(AnyAPIHandler(RunnelTraceHandler(context: context)))
-        return RequestDispatcher(handlers: handlers, logger: logger, metrics: metrics.requests)
+        return RequestDispatcher(handlers: handlers, logger: logger, metrics: requestMetrics)
     }
 
     /// Binds the listener and returns the address it got (the port may have been 0).
@@ -269,7 +282,7 @@ public final class Broker: Service, Sendable {
                     try pipeline.addHandler(
                         KafkaConnectionHandler(
                             processor: dispatcher, registry: connections, gate: gate, pool: requestMemory, logger: logger,
-                            metrics: metrics.requests, warnings: connectionWarnings))
+                            metrics: dispatcher.metrics, warnings: connectionWarnings))
                 }
             }
             .bind(host: config.listenHost, port: config.listenPort).get()
@@ -292,9 +305,11 @@ public final class Broker: Service, Sendable {
         let gauges = stateGauges
         let readiness = readiness
         let channel: any Channel
+        scrapes.start()
         do {
             channel = try await MetricsServer.start(
-                host: listen.host, port: listen.port, group: group, metrics: { gauges.scrape() }, readiness: { readiness.status })
+                host: listen.host, port: listen.port, group: group, scrapes: scrapes, metrics: { gauges.scrape() },
+                readiness: { readiness.status })
         } catch where config.explicitSettings["metrics.listen"] == nil {
             // Only the default address was taken (another broker on this host): a loud line,
             // not a broker that cannot start; one asked for explicitly must be served.
@@ -352,6 +367,7 @@ public final class Broker: Service, Sendable {
         await connections.closeAll(timeout: .seconds(10))
         // No fetch is left to read for: the read pool's threads can go.
         try? await logReads.shutdown()
+        if metricsChannel.get() != nil { try? await scrapes.shutdownGracefully() }
         try logManager.shutdown()
         try await group.shutdownGracefully()
         logger.info("stopped cleanly")

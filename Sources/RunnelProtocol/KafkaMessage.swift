@@ -28,9 +28,9 @@ public protocol KafkaRequestMessage: KafkaVersionedMessage {
 
 public protocol KafkaResponseMessage: KafkaVersionedMessage {
     static var apiKey: Int16 { get }
-    /// Calls `body` with every error code the response carries (generated; the broker counts
-    /// them per API and code, as Kafka's request metrics do).
-    func forEachErrorCode(_ body: (Int16) -> Void)
+    /// Calls `body` with every error code the response carries at `version` (generated; the
+    /// broker counts them per API and code, as Kafka's request metrics do).
+    func forEachErrorCode(version: Int16, _ body: (Int16) -> Void)
 }
 
 extension KafkaVersionedMessage {

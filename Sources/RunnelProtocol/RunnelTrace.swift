@@ -157,5 +157,5 @@ public struct RunnelTraceResponse: KafkaResponseMessage {
         }
     }
 
-    public func forEachErrorCode(_ body: (Int16) -> Void) { body(errorCode) }
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) { body(errorCode) }
 }

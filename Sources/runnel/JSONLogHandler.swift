@@ -54,6 +54,6 @@ struct JSONLogHandler: LogHandler {
 
     /// RFC 3339 in UTC with milliseconds.
     private static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon))
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }

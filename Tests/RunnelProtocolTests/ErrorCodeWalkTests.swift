@@ -11,7 +11,7 @@ import Testing
             .init(name: "b", partitionResponses: [.init(index: 0, errorCode: 10)]),
         ])
         var codes: [Int16] = []
-        response.forEachErrorCode { codes.append($0) }
+        response.forEachErrorCode(version: 9) { codes.append($0) }
         #expect(codes == [0, 6, 10])
     }
 
@@ -20,15 +20,18 @@ import Testing
             .init(errorCode: 3, name: "missing"),
             .init(errorCode: 0, name: "there", partitions: [.init(errorCode: 5, partitionIndex: 0)]),
         ])
-        var codes: [Int16] = []
-        response.forEachErrorCode { codes.append($0) }
-        // In field order: the topics (each with its partitions), then v13's top-level code.
-        #expect(codes == [3, 0, 5, 0])
+        // Only the codes the version has: v13 added a top-level one, after the topics.
+        var v12: [Int16] = []
+        response.forEachErrorCode(version: 12) { v12.append($0) }
+        #expect(v12 == [3, 0, 5])
+        var v13: [Int16] = []
+        response.forEachErrorCode(version: 13) { v13.append($0) }
+        #expect(v13 == [3, 0, 5, 0])
     }
 
     @Test func aResponseWithOnlyATopLevelCodeVisitsIt() {
         var codes: [Int16] = []
-        HeartbeatResponse(errorCode: 27).forEachErrorCode { codes.append($0) }
+        HeartbeatResponse(errorCode: 27).forEachErrorCode(version: 4) { codes.append($0) }
         #expect(codes == [27])
     }
 }

@@ -7,6 +7,7 @@ partitions hold, offsets committed, records left unconsumed.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -257,6 +258,8 @@ def test_json_log_format_version_and_ignored_kafka_settings(workdir):
         broker.stop()
     lines = [json.loads(line) for line in broker.read_log().splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    # RFC 3339 in UTC, so shippers do not read it as local time.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"]) for line in lines), lines[0]["time"]
     messages = [(line["level"], line["message"]) for line in lines]
     assert any(level == "info" and version.stdout.split()[1] in m and "num.partitions=2" in m for level, m in messages)
     assert any(level == "warning" and m.startswith("num.network.threads is a Kafka setting") for level, m in messages)

@@ -229,7 +229,7 @@ final class GroupCoordinatorRuntime: Sendable {
             return (result, before, state.consumerGroups[request.groupId])
         }
         // A new group epoch is a rebalance of a KIP-848 group: a new target assignment.
-        if let after, let before, after.groupEpoch > before {
+        if let after, after.groupEpoch > (before ?? 0) {
             rebalances?.increment()
             logger.info("group \(request.groupId) rebalanced: epoch \(after.groupEpoch), \(after.members.count) members, protocol consumer")
         }

@@ -59,7 +59,7 @@ struct AnyAPIHandler: Sendable {
     ) -> RequestOutcome {
         switch reply {
         case .response(let response):
-            context.metrics?.countErrors(of: response)
+            context.metrics?.countErrors(of: response, version: context.apiVersion)
             var buffer = ByteBuffer()
             response.encode(to: &buffer, version: context.apiVersion)
             return .respond(KafkaResponse(correlationId: context.correlationId, headerVersion: headerVersion, body: buffer))

@@ -20,6 +20,10 @@ struct HandlerContext: Sendable {
     let logReads: LogReadPool
     let metrics: BrokerMetrics
     let logger: Logger
+    /// Commits from outside a group are admin resets, but also what consumers with manually
+    /// assigned partitions send every auto-commit interval: one line per group per 10 s, with
+    /// a count.
+    let outsideCommitLog = LogLineRateLimiter(intervalMilliseconds: 10_000)
 
     init(broker: Broker) {
         config = broker.config

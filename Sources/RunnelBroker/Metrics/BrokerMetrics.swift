@@ -15,7 +15,7 @@ import RunnelProtocol
 /// `StateGauges`, so no code path pays for them between scrapes.
 ///
 /// Label cardinality is bounded: per-topic series stop at `maxTopicSeries` topics (later topics
-/// count under `topic="_other"`), per-partition and per-group-partition gauges at
+/// count under `topic="(other)"`), per-partition and per-group-partition gauges at
 /// `maxPartitionSeries` series each (the rest are left out and
 /// `runnel_metrics_series_dropped` says how many).
 ///
@@ -24,7 +24,6 @@ public final class BrokerMetrics: Sendable {
     /// Where every series of this broker is registered (the process's swift-metrics backend
     /// too, when `runnel broker` bootstraps it).
     public let registry: PrometheusCollectorRegistry
-    let requests: RequestMetrics
     let traffic: TopicTraffic
     /// fsyncs of log files and partition directories (Kafka's LogFlushRateAndTimeMs).
     let logFlush: DurationHistogram
@@ -44,7 +43,6 @@ public final class BrokerMetrics: Sendable {
         self.registry = registry
         self.maxTopicSeries = maxTopicSeries
         self.maxPartitionSeries = maxPartitionSeries
-        requests = RequestMetrics(registry: registry)
         traffic = TopicTraffic(registry: registry, maxTopics: maxTopicSeries)
         logFlush = registry.latencyHistogram(
             "runnel_log_flush_seconds", help: "fsync of a log's files and directory, seconds (count: fsyncs)")

@@ -11,10 +11,11 @@ import NIOPosix
 ///
 /// Anything else is 404 (405 for other methods). Responses close nothing: probes may keep the
 /// connection alive. A scrape computes the state gauges, which may read log files, so it runs
-/// off the event loop.
+/// on `scrapes`, a pool of its own (one thread: concurrent scrapes take turns there instead of
+/// occupying the event loops or Swift's shared executor, where the metadata lease is kept).
 enum MetricsServer {
     static func start(
-        host: String, port: Int, group: any EventLoopGroup, metrics: @escaping @Sendable () -> [UInt8],
+        host: String, port: Int, group: any EventLoopGroup, scrapes: NIOThreadPool, metrics: @escaping @Sendable () -> [UInt8],
         readiness: @escaping @Sendable () -> Readiness.Status
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
@@ -22,7 +23,7 @@ enum MetricsServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics, readiness: readiness))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(scrapes: scrapes, metrics: metrics, readiness: readiness))
                 }
             }
             .bind(host: host, port: port).get()
@@ -37,11 +38,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    private let scrapes: NIOThreadPool
     private let metrics: @Sendable () -> [UInt8]
     private let readiness: @Sendable () -> Readiness.Status
     private var request: HTTPRequestHead?
 
-    init(metrics: @escaping @Sendable () -> [UInt8], readiness: @escaping @Sendable () -> Readiness.Status) {
+    init(scrapes: NIOThreadPool, metrics: @escaping @Sendable () -> [UInt8], readiness: @escaping @Sendable () -> Readiness.Status) {
+        self.scrapes = scrapes
         self.metrics = metrics
         self.readiness = readiness
     }
@@ -64,15 +67,15 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         switch path {
         case "/metrics":
-            let metrics = metrics
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let eventLoop = context.eventLoop
-            Task.detached {
-                let bytes = metrics()
-                eventLoop.execute {
-                    let (handler, context) = loopBound.value
+            scrapes.runIfActive(eventLoop: context.eventLoop, metrics).whenComplete { result in
+                let (handler, context) = loopBound.value
+                switch result {
+                case .success(let bytes):
                     handler.respond(
                         head, status: .ok, body: bytes, contentType: "text/plain; version=0.0.4; charset=utf-8", context: context)
+                case .failure:
+                    handler.respond(head, status: .serviceUnavailable, body: "shutting down\n", context: context)
                 }
             }
         case "/healthz":

@@ -14,8 +14,10 @@ import Synchronization
 /// - send: the response handed to the socket until the last byte was written;
 /// - total: read off the socket until sent.
 ///
-/// An API's instruments are created on its first request, so only APIs in use show up.
-/// Thread-safe: the maps are behind mutexes, each held for one dictionary lookup.
+/// Every served API's instruments are made at start-up, so finding them takes no lock; an
+/// API's counters per version and per error code are made on first use, behind that API's own
+/// mutex (held for one dictionary lookup). A response whose codes are all NONE (the common
+/// case) takes no lock at all. Thread-safe.
 final class RequestMetrics: Sendable {
     /// One API's instruments.
     final class API: Sendable {
@@ -28,6 +30,8 @@ final class RequestMetrics: Sendable {
         private let registry: PrometheusCollectorRegistry
         private let byVersion = Mutex<[Int16: Counter]>([:])
         private let byError = Mutex<[Int16: Counter]>([:])
+        /// `error="NONE"`, made up front: most responses carry only it.
+        private let none: Counter
 
         init(name: String, registry: PrometheusCollectorRegistry) {
             self.name = name
@@ -41,6 +45,14 @@ final class RequestMetrics: Sendable {
                 "runnel_request_remote_time_seconds", "Time a request waited on others (acks=all followers, fsyncs) after its handler")
             sendTime = histogram("runnel_response_send_time_seconds", "Time to write a response to the socket")
             totalTime = histogram("runnel_request_total_time_seconds", "Time from reading a request to sending its response")
+            none = Self.errorCounter(request: name, code: 0, registry: registry)
+            byError.withLock { $0[0] = none }
+        }
+
+        private static func errorCounter(request: String, code: Int16, registry: PrometheusCollectorRegistry) -> Counter {
+            registry.counter(
+                "runnel_request_errors_total", labels: [("request", request), ("error", KafkaErrorCode(rawValue: code).name)],
+                help: "Error codes in responses, by API and error (NONE counts successes)")
         }
 
         func countRequest(version: Int16) {
@@ -59,9 +71,7 @@ final class RequestMetrics: Sendable {
             for (code, count) in codes {
                 let counter = byError.withLock { counters in
                     if let counter = counters[code] { return counter }
-                    let counter = registry.counter("runnel_request_errors_total",
-                        labels: [("request", name), ("error", KafkaErrorCode(rawValue: code).name)],
-                        help: "Error codes in responses, by API and error (NONE counts successes)")
+                    let counter = Self.errorCounter(request: name, code: code, registry: registry)
                     counters[code] = counter
                     return counter
                 }
@@ -69,29 +79,30 @@ final class RequestMetrics: Sendable {
             }
         }
 
-        func countErrors<Response: KafkaResponseMessage>(of response: Response) {
-            var codes: [Int16: Int] = [:]
-            response.forEachErrorCode { codes[$0, default: 0] += 1 }
-            countErrors(codes)
+        func countErrors<Response: KafkaResponseMessage>(of response: Response, version: Int16) {
+            var successes = 0
+            var others: [Int16: Int] = [:]
+            response.forEachErrorCode(version: version) { code in
+                if code == 0 { successes += 1 } else { others[code, default: 0] += 1 }
+            }
+            if successes > 0 { none.increment(by: Int64(successes)) }
+            if !others.isEmpty { countErrors(others) }
         }
     }
 
-    private let registry: PrometheusCollectorRegistry
-    private let apis = Mutex<[Int16: API]>([:])
+    private let apis: [Int16: API]
 
-    init(registry: PrometheusCollectorRegistry) {
-        self.registry = registry
-    }
-
-    /// The instruments of API `key`; nil for a key Runnel has no messages for (such a request
-    /// closes its connection and is not counted).
-    func api(_ key: Int16) -> API? {
-        apis.withLock { apis in
-            if let api = apis[key] { return api }
-            guard let known = KafkaAPI(key: key) else { return nil }
-            let api = API(name: known.name, registry: registry)
-            apis[key] = api
-            return api
+    /// Instruments for each of `apiKeys` (the APIs the broker serves, each with Kafka's name).
+    init(registry: PrometheusCollectorRegistry, apiKeys: [Int16]) {
+        var apis: [Int16: API] = [:]
+        for key in apiKeys {
+            guard let known = KafkaAPI(key: key) else { continue }
+            apis[key] = API(name: known.name, registry: registry)
         }
+        self.apis = apis
     }
+
+    /// The instruments of API `key`; nil for a key not served (such a request closes its
+    /// connection) or Runnel's own RunnelTrace, which is not counted.
+    func api(_ key: Int16) -> API? { apis[key] }
 }

@@ -169,6 +169,7 @@ final class StateGauges: Sendable {
                 let highWatermark = log.offsets.highWatermark
                 let lag = max(0, highWatermark - committed)
                 lagRecords[labels] = Double(lag)
+                // Left out (not 0, which would read as caught up) when the batch cannot be read.
                 lagSeconds[labels] = lag == 0 ? 0 : Self.ageOfBatch(holding: max(committed, log.offsets.logStartOffset), in: log, nowMs: nowMs)
             }
         }
@@ -181,13 +182,16 @@ final class StateGauges: Sendable {
         ])
     }
 
-    /// Seconds since the first timestamp of the batch holding `offset`; 0 when unreadable.
-    static func ageOfBatch(holding offset: Int64, in log: PartitionLog, nowMs: Int64) -> Double {
+    /// Seconds since the batch holding `offset` was written: its first timestamp, or with
+    /// LogAppendTime the broker's (the batch's max timestamp); nil when unreadable or untimed.
+    static func ageOfBatch(holding offset: Int64, in log: PartitionLog, nowMs: Int64) -> Double? {
         guard let slice = try? log.read(from: offset, maxBytes: 1),
               let bytes = try? slice.file.read(at: slice.position, length: RecordBatchHeader.size),
               let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex)
-        else { return 0 }
-        return Double(max(0, nowMs - header.baseTimestamp)) / 1000
+        else { return nil }
+        let written = header.attributes.timestampType == .logAppendTime ? header.maxTimestamp : header.baseTimestamp
+        guard written >= 0 else { return nil }
+        return Double(max(0, nowMs - written)) / 1000
     }
 }
 

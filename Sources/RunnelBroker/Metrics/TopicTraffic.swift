@@ -8,7 +8,8 @@ import Synchronization
 /// their records; bytes out are the record bytes fetch responses carried to consumers.
 ///
 /// At most `maxTopics` topics get their own series; traffic of later ones counts under
-/// `topic="_other"`. A deleted topic's series go at the next scrape (`retain(topics:)`).
+/// `topic="(other)"`. A deleted topic's series go once two scrapes in a row found it gone
+/// (`retain(topics:)`: one could race a topic created between its metadata snapshot and it).
 /// Thread-safe: the map is behind a mutex held for one lookup; the counters are atomic.
 final class TopicTraffic: Sendable {
     /// One topic's counters.
@@ -31,10 +32,13 @@ final class TopicTraffic: Sendable {
         }
     }
 
-    static let overflowTopic = "_other"
+    /// Parentheses cannot appear in a Kafka topic name, so no real topic has this label.
+    static let overflowTopic = "(other)"
     private let registry: PrometheusCollectorRegistry
     private let maxTopics: Int
     private let topics = Mutex<[String: Counters]>([:])
+    /// Topics the last scrape found gone; dropped if the next finds them gone too.
+    private let missing = Mutex<Set<String>>([])
     let replicationBytesOut: Counter
 
     init(registry: PrometheusCollectorRegistry, maxTopics: Int) {
@@ -69,11 +73,15 @@ final class TopicTraffic: Sendable {
         }
     }
 
-    /// Drops the series of topics that no longer exist.
+    /// Drops the series of topics that no longer exist (two scrapes in a row).
     func retain(topics existing: Set<String>) {
         let gone: [Counters] = topics.withLock { topics in
-            let names = topics.keys.filter { $0 != Self.overflowTopic && !existing.contains($0) }
-            return names.compactMap { topics.removeValue(forKey: $0) }
+            let absent = Set(topics.keys.filter { $0 != Self.overflowTopic && !existing.contains($0) })
+            let confirmed = missing.withLock { missing in
+                defer { missing = absent }
+                return absent.intersection(missing)
+            }
+            return confirmed.compactMap { topics.removeValue(forKey: $0) }
         }
         for counters in gone { counters.unregister(from: registry) }
     }

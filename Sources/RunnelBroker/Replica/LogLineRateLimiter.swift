@@ -7,8 +7,9 @@ import Synchronization
 /// of the same message. One line per partition per interval, carrying how many were held back,
 /// says the same and keeps the log readable.
 ///
-/// Thread-safe: a mutex holds the per-key entries. Keys are partitions, so the map is bounded
-/// by the partitions this broker hosts.
+/// Thread-safe: a mutex holds the per-key entries. At most `maxKeys` keys are remembered (keys
+/// that clients choose, such as group ids, must not grow it without bound): past that, keys
+/// whose interval has run out are forgotten, and if none has, all are.
 final class LogLineRateLimiter: Sendable {
     private struct Entry {
         var lastLoggedAt: Int64
@@ -16,11 +17,15 @@ final class LogLineRateLimiter: Sendable {
     }
 
     let intervalMilliseconds: Int64
+    let maxKeys: Int
     private let clock: @Sendable () -> Int64
     private let entries = Mutex<[String: Entry]>([:])
 
-    init(intervalMilliseconds: Int64, clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds) {
+    init(
+        intervalMilliseconds: Int64, maxKeys: Int = 10_000, clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMilliseconds
+    ) {
         self.intervalMilliseconds = intervalMilliseconds
+        self.maxKeys = maxKeys
         self.clock = clock
     }
 
@@ -35,6 +40,10 @@ final class LogLineRateLimiter: Sendable {
                 return nil
             }
             let heldBack = entries[key]?.heldBack ?? 0
+            if entries[key] == nil, entries.count >= maxKeys {
+                entries = entries.filter { now - $0.value.lastLoggedAt < intervalMilliseconds }
+                if entries.count >= maxKeys { entries.removeAll() }
+            }
             entries[key] = Entry(lastLoggedAt: now, heldBack: 0)
             return heldBack
         }

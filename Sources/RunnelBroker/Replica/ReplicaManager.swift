@@ -39,14 +39,14 @@ public final class ReplicaManager: Sendable {
     let fetchers: ReplicaFetcherManager
     /// The clock tick that expires acks=all waits and shrinks the ISR of lagging followers.
     let ticker = Mutex<Task<Void, Never>?>(nil)
-    /// Told the ISR size before and after each ISR change this broker wrote as leader (metrics).
-    let isrChanged: (@Sendable (_ before: Int, _ after: Int) -> Void)?
+    /// Told the ISR before and after each ISR change this broker wrote as leader (metrics).
+    let isrChanged: (@Sendable (_ before: Set<Int32>, _ after: Set<Int32>) -> Void)?
 
     init(
         brokerId: Int32, logManager: LogManager, view: MetadataView, logger: Logger, store: (any MetadataStore)? = nil,
         settings: ReplicaFetcherManager.Settings = .init(), replicaLagTimeMaxMs: Int64 = 30_000,
         mayLead: @escaping @Sendable () -> Bool = { true }, storageFailureLogIntervalMs: Int64 = 10_000,
-        isrChanged: (@Sendable (_ before: Int, _ after: Int) -> Void)? = nil
+        isrChanged: (@Sendable (_ before: Set<Int32>, _ after: Set<Int32>) -> Void)? = nil
     ) {
         self.isrChanged = isrChanged
         self.brokerId = brokerId

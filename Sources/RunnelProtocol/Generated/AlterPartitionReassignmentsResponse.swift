@@ -73,10 +73,10 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         buffer.writeTaggedFields([])
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
         body(self.errorCode)
-        for element in self.responses { element.forEachErrorCode(body) }
+        for element in self.responses { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -114,9 +114,10 @@ extension AlterPartitionReassignmentsResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.partitions { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(version: version, body) }
         }
     }
 }
@@ -164,8 +165,9 @@ extension AlterPartitionReassignmentsResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

@@ -92,8 +92,8 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         buffer.writeTaggedFields([])
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
         body(self.errorCode)
     }
 }

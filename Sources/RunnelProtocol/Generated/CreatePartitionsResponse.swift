@@ -47,9 +47,9 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        for element in self.results { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        for element in self.results { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -102,8 +102,9 @@ extension CreatePartitionsResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

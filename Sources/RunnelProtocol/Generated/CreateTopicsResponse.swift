@@ -51,9 +51,9 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        for element in self.topics { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        for element in self.topics { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -176,10 +176,13 @@ extension CreateTopicsResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
-            body(self.topicConfigErrorCode)
+            if version >= 5 {
+                body(self.topicConfigErrorCode)
+            }
         }
     }
 }

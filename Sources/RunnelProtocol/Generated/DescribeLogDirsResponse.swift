@@ -60,10 +60,12 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        body(self.errorCode)
-        for element in self.results { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        if version >= 3 {
+            body(self.errorCode)
+        }
+        for element in self.results { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -153,8 +155,9 @@ extension DescribeLogDirsResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

@@ -96,10 +96,12 @@ public struct FetchResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        body(self.errorCode)
-        for element in self.responses { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        if version >= 7 {
+            body(self.errorCode)
+        }
+        for element in self.responses { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -160,9 +162,10 @@ extension FetchResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.partitions { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(version: version, body) }
         }
     }
 }
@@ -332,8 +335,9 @@ extension FetchResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

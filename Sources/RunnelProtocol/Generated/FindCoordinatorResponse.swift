@@ -112,10 +112,14 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        body(self.errorCode)
-        for element in self.coordinators { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        if version <= 3 {
+            body(self.errorCode)
+        }
+        if version >= 4 {
+            for element in self.coordinators { element.forEachErrorCode(version: version, body) }
+        }
     }
 }
 
@@ -189,8 +193,9 @@ extension FindCoordinatorResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

@@ -47,9 +47,9 @@ public struct IncrementalAlterConfigsResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        for element in self.responses { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        for element in self.responses { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -111,8 +111,9 @@ extension IncrementalAlterConfigsResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

@@ -64,10 +64,12 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
         body(self.errorCode)
-        for element in self.members { element.forEachErrorCode(body) }
+        if version >= 3 {
+            for element in self.members { element.forEachErrorCode(version: version, body) }
+        }
     }
 }
 
@@ -120,8 +122,9 @@ extension LeaveGroupResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

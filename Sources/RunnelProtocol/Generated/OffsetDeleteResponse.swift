@@ -48,10 +48,10 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         buffer.writeKafkaArray(self.topics, compact: false, version: version)
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
         body(self.errorCode)
-        for element in self.topics { element.forEachErrorCode(body) }
+        for element in self.topics { element.forEachErrorCode(version: version, body) }
     }
 }
 
@@ -87,9 +87,10 @@ extension OffsetDeleteResponse {
             buffer.writeKafkaArray(self.partitions, compact: false, version: version)
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.partitions { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(version: version, body) }
         }
     }
 }
@@ -126,8 +127,9 @@ extension OffsetDeleteResponse {
             buffer.writeKafkaInteger(self.errorCode)
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

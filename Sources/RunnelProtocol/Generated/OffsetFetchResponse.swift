@@ -81,11 +81,17 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         }
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
-        for element in self.topics { element.forEachErrorCode(body) }
-        body(self.errorCode)
-        for element in self.groups { element.forEachErrorCode(body) }
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+        if version <= 7 {
+            for element in self.topics { element.forEachErrorCode(version: version, body) }
+        }
+        if (2...7).contains(version) {
+            body(self.errorCode)
+        }
+        if version >= 8 {
+            for element in self.groups { element.forEachErrorCode(version: version, body) }
+        }
     }
 }
 
@@ -129,9 +135,10 @@ extension OffsetFetchResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.partitions { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(version: version, body) }
         }
     }
 }
@@ -207,8 +214,9 @@ extension OffsetFetchResponse {
             }
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }
@@ -257,9 +265,10 @@ extension OffsetFetchResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.topics { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.topics { element.forEachErrorCode(version: version, body) }
             body(self.errorCode)
         }
     }
@@ -316,9 +325,10 @@ extension OffsetFetchResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
-            for element in self.partitions { element.forEachErrorCode(body) }
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
+            for element in self.partitions { element.forEachErrorCode(version: version, body) }
         }
     }
 }
@@ -384,8 +394,9 @@ extension OffsetFetchResponse {
             buffer.writeTaggedFields([])
         }
 
-        /// Calls `body` with every error code this response carries, nested ones included.
-        public func forEachErrorCode(_ body: (Int16) -> Void) {
+        /// Calls `body` with every error code this response carries at `version`, nested ones
+        /// included.
+        public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
             body(self.errorCode)
         }
     }

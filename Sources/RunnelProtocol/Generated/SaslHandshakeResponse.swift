@@ -38,8 +38,8 @@ public struct SaslHandshakeResponse: KafkaResponseMessage {
         buffer.writeKafkaArray(self.mechanisms, compact: false)
     }
 
-    /// Calls `body` with every error code this response carries, nested ones included.
-    public func forEachErrorCode(_ body: (Int16) -> Void) {
+    /// Calls `body` with every error code this response carries at `version`, nested ones included.
+    public func forEachErrorCode(version: Int16, _ body: (Int16) -> Void) {
         body(self.errorCode)
     }
 }

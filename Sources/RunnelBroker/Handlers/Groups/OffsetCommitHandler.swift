@@ -48,10 +48,12 @@ struct OffsetCommitHandler: APIHandler {
         }
         // A commit from outside the group (no member, generation -1) is an admin's offset
         // reset (AlterConsumerGroupOffsets, `runnel group reset-offsets`).
-        if code == 0, !offsets.isEmpty, request.memberId.isEmpty, request.generationIdOrMemberEpoch < 0 {
+        if code == 0, !offsets.isEmpty, request.memberId.isEmpty, request.generationIdOrMemberEpoch < 0,
+           let heldBack = context.outsideCommitLog.admit(request.groupId) {
             let listed = offsets.sorted { $0.key < $1.key }.map { "\($0.key.topic)-\($0.key.partition)@\($0.value.offset)" }
             let shown = listed.prefix(20).joined(separator: ",") + (listed.count > 20 ? " and \(listed.count - 20) more" : "")
-            context.logAdminChange("set the committed offsets of group \(request.groupId): \(shown)", by: requestContext)
+            let more = heldBack > 0 ? " (\(heldBack) such commits not logged since the last)" : ""
+            context.logAdminChange("set the committed offsets of group \(request.groupId): \(shown)\(more)", by: requestContext)
         }
         return .response(OffsetCommitResponse(topics: request.topics.map { topic in
             .init(name: topic.name, topicId: topic.topicId, partitions: topic.partitions.map { partition in
