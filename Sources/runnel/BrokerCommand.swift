@@ -95,6 +95,9 @@ struct BrokerCommand: AsyncParsableCommand {
         for key in settings.ignoredSettings {
             logger.warning("\(key) is a Kafka setting Runnel accepts (so a Kafka server.properties runs unchanged) but does not use: ignored")
         }
+        for key in settings.unknownSettings {
+            logger.warning("\(key) is not a setting Runnel knows (misspelled, or a Kafka setting Runnel does not have): ignored")
+        }
     }
 
     /// `HOST:PORT` as a PLAINTEXT listener; `NAME://HOST:PORT` as given.

@@ -43,6 +43,26 @@ def scrape(broker):
     return samples
 
 
+def scrape_until(broker, condition, timeout=20):
+    """Scrapes until `condition(samples)` holds (the broker applies metadata asynchronously);
+    fails the test after `timeout` with the last scrape's figures."""
+    deadline = time.time() + timeout
+    while True:
+        samples = scrape(broker)
+        if condition(samples) or time.time() > deadline:
+            assert condition(samples), {k: v for k, v in samples.items() if "partitions" in k[0] or "isr" in k[0]}
+            return samples
+        time.sleep(0.1)
+
+
+def wait_ready(broker, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and http_get(broker.metrics_port, "/readyz")[0] != 200:
+        time.sleep(0.1)
+    status, body = http_get(broker.metrics_port, "/readyz")
+    assert status == 200, body
+
+
 def value(samples, name, **labels):
     return samples[(name, tuple(sorted((k, str(v)) for k, v in labels.items())))]
 
@@ -251,7 +271,8 @@ def test_json_log_format_version_and_ignored_kafka_settings(workdir):
     assert version.returncode == 0 and version.stdout.startswith("runnel ")
     broker = BrokerProcess(
         os.path.join(workdir, "data"),
-        extra_args=["--log-format", "json", "--override", "num.network.threads=8", "--override", "num.partitions=2"]).start()
+        extra_args=["--log-format", "json", "--override", "num.network.threads=8", "--override", "num.partitions=2",
+                    "--override", "log.retention.hour=1"]).start()
     try:
         create_topic(broker, "json-logged", 1)
     finally:
@@ -263,6 +284,7 @@ def test_json_log_format_version_and_ignored_kafka_settings(workdir):
     messages = [(line["level"], line["message"]) for line in lines]
     assert any(level == "info" and version.stdout.split()[1] in m and "num.partitions=2" in m for level, m in messages)
     assert any(level == "warning" and m.startswith("num.network.threads is a Kafka setting") for level, m in messages)
+    assert any(level == "warning" and m.startswith("log.retention.hour is not a setting Runnel knows") for level, m in messages)
     assert any(level == "info" and m.startswith("admin: created topic json-logged") for level, m in messages)
     assert any(m == "stopped cleanly" for _, m in messages)
 
@@ -336,3 +358,46 @@ def test_trace_names_the_producing_client_and_the_groups_that_consumed_past_the_
         assert missing.returncode != 0 and "99" in missing.stderr
     finally:
         broker.stop()
+
+
+def test_cluster_metrics_and_readiness_follow_a_follower_that_dies_and_comes_back(workdir, etcd):
+    from cluster import Cluster
+
+    cluster = Cluster(workdir, etcd, count=3, extra_args=[
+        "--override", "replica.lag.time.max.ms=2000", "--override", "replica.fetch.backoff.ms=200"]).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("watched", 1, 3, config={"min.insync.replicas": "2"})])["watched"].result(30)
+        isr = lambda m: sorted(m["topics"]["watched"][1][0][3]) if "watched" in m["topics"] and m["topics"]["watched"][1] else []
+        metadata = cluster.wait_until(lambda m: isr(m) == [1, 2, 3], topics=["watched"], timeout=30)
+        leader_id = metadata["topics"]["watched"][1][0][1]
+        follower_id = next(b for b in (1, 2, 3) if b != leader_id)
+        leader, follower = cluster.brokers[leader_id], cluster.brokers[follower_id]
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+        for i in range(100):
+            producer.produce("watched", value=b"x" * 100, partition=0)
+        assert producer.flush(30) == 0
+
+        before = scrape_until(leader, lambda s: value(s, "runnel_under_replicated_partitions") == 0)
+        assert value(before, "runnel_log_high_watermark", topic="watched", partition=0) == 100
+        assert value(before, "runnel_topic_messages_in_total", topic="watched") == 100
+        for broker in cluster.brokers.values():
+            wait_ready(broker)
+
+        follower.kill()
+        cluster.wait_until(lambda m: isr(m) == sorted({1, 2, 3} - {follower_id}), topics=["watched"], timeout=30)
+        shrunk = scrape_until(leader, lambda s: value(s, "runnel_under_replicated_partitions") >= 1)
+        assert value(shrunk, "runnel_isr_shrinks_total") >= 1
+        assert value(shrunk, "runnel_under_min_isr_partitions") == 0  # two of three still in sync, min.insync.replicas=2
+        assert http_get(leader.metrics_port, "/readyz")[0] == 200
+
+        follower.start()
+        wait_ready(follower)
+        # Ready means back in the ISR of its partition (its own view of the metadata says so).
+        assert follower_id in isr(cluster.metadata(via=follower, topics=["watched"]))
+        cluster.wait_until(lambda m: isr(m) == [1, 2, 3], topics=["watched"], timeout=30)
+        expanded = scrape_until(leader, lambda s: value(s, "runnel_under_replicated_partitions") == 0)
+        assert value(expanded, "runnel_isr_expands_total") >= 1
+        assert value(scrape(follower), "runnel_log_end_offset", topic="watched", partition=0) == 100
+    finally:
+        cluster.stop()

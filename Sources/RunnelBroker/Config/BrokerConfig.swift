@@ -29,6 +29,9 @@ public struct BrokerConfig: Sendable, Equatable {
     /// Keys accepted only so that a Kafka `server.properties` runs as is, which do nothing
     /// here: the broker warns about each at start-up.
     public private(set) var ignoredSettings: [String] = []
+    /// Keys no setting has (a misspelling, or a Kafka setting not on Runnel's list): ignored,
+    /// with a warning at start-up.
+    public private(set) var unknownSettings: [String] = []
     public var numPartitions: Int32 = 1
     public var defaultReplicationFactor: Int16 = 1
     public var autoCreateTopics = true
@@ -128,8 +131,9 @@ public struct BrokerConfig: Sendable, Equatable {
         (advertisedHost ?? listenHost, advertisedPort ?? listenPort)
     }
 
-    /// Applies `key=value` settings (a server.properties file, or `--override` flags).
-    /// Unknown keys are reported, not silently ignored.
+    /// Applies `key=value` settings (a server.properties file, or `--override` flags). A key
+    /// neither Runnel nor the Kafka list below knows is kept in `unknownSettings` (the broker
+    /// warns about each at start-up, as Kafka does); a bad value of a known key throws.
     public mutating func apply(_ properties: [(key: String, value: String)]) throws {
         for (key, value) in properties { try apply(key: key, value: value) }
     }
@@ -269,7 +273,7 @@ public struct BrokerConfig: Sendable, Equatable {
              "share.coordinator.state.topic.min.isr", "zookeeper.connect":
             if !ignoredSettings.contains(key) { ignoredSettings.append(key) }
         default:
-            throw BrokerConfigError("unknown broker setting '\(key)'")
+            if !unknownSettings.contains(key) { unknownSettings.append(key) }
         }
     }
 

@@ -31,7 +31,8 @@ public final class BrokerMetrics: Sendable {
     let connectionsRefused: Counter
     /// Completed rebalances: a classic group's generation sync, a consumer group's new epoch.
     let rebalances: Counter
-    /// ISR changes this broker made as a partition leader (Kafka's IsrShrinksPerSec/IsrExpandsPerSec).
+    /// Replicas leaving and joining the ISR of partitions this broker leads, as the metadata
+    /// brings the change, whoever wrote it (Kafka's IsrShrinksPerSec/IsrExpandsPerSec).
     let isrShrinks: Counter
     let isrExpands: Counter
     let cleaner: CleanerMetrics
@@ -50,8 +51,8 @@ public final class BrokerMetrics: Sendable {
         connectionsRefused = registry.counter("runnel_connections_refused_total", labels: [],
             help: "Client connections refused by max.connections or max.connections.per.ip")
         rebalances = registry.counter("runnel_group_rebalances_total", labels: [], help: "Group rebalances completed by this coordinator")
-        isrShrinks = registry.counter("runnel_isr_shrinks_total", labels: [], help: "Replicas this broker removed from an ISR as leader")
-        isrExpands = registry.counter("runnel_isr_expands_total", labels: [], help: "Replicas this broker added to an ISR as leader")
+        isrShrinks = registry.counter("runnel_isr_shrinks_total", labels: [], help: "Replicas removed from the ISR of partitions this broker leads")
+        isrExpands = registry.counter("runnel_isr_expands_total", labels: [], help: "Replicas added to the ISR of partitions this broker leads")
         cleaner = CleanerMetrics(registry: registry)
     }
 

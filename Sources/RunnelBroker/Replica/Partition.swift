@@ -13,6 +13,11 @@ public enum ReplicaRole: Sendable, Equatable {
         case .leader(let epoch), .follower(_, let epoch): epoch
         }
     }
+
+    public var isLeader: Bool {
+        if case .leader = self { return true }
+        return false
+    }
 }
 
 /// A partition hosted here: its log, this broker's role for it, and — while it leads — the
@@ -46,6 +51,8 @@ public final class Partition: Sendable {
         /// The newest version an ISR proposal found in the store (it conflicted): a step-down
         /// fences through it, so an older image still on its way cannot make this broker lead.
         var conflictVersion: Int64 = -1
+        /// While leading, the ISR of the last image applied (for ISR change metrics and logs).
+        var appliedIsr: Set<Int32>?
     }
 
     let state: Mutex<State>
@@ -68,6 +75,17 @@ public final class Partition: Sendable {
     }
 
     public var leaderEpoch: Int32 { role.leaderEpoch }
+
+    /// Notes the ISR an applied image gives this partition: the change (before, after) when it
+    /// differs from the last one applied while leading; nil otherwise, and when not leading.
+    func noteAppliedIsr(leading: Bool, isr: Set<Int32>) -> (before: Set<Int32>, after: Set<Int32>)? {
+        state.withLock { state in
+            let before = state.appliedIsr
+            state.appliedIsr = leading ? isr : nil
+            guard leading, let before, before != isr else { return nil }
+            return (before, isr)
+        }
+    }
 
     /// acks=all produces waiting for the high watermark (the produce waiting room, Kafka's purgatory).
     var waitingProduces: Int { state.withLock { $0.waiters.count } }

@@ -57,8 +57,6 @@ extension ReplicaManager {
             do {
                 switch try await store.compareAndSet(topicPartition, expected: expectedVersion, to: next, ifGone: nil) {
                 case .committed(let revision):
-                    logger.info("\(topicPartition): ISR changed from \(record.isr) to \(isr) (partition epoch \(partitionEpoch))")
-                    isrChanged?(Set(record.isr), Set(isr))
                     step = partition.handle(.proposalCommitted(proposal: proposal, Self.record(of: next, version: revision)))
                 case .conflict(let current):
                     step = partition.handleConflict(proposal: proposal, current: current.map { Self.record(of: $0.state, version: $0.version) })

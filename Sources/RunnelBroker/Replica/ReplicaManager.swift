@@ -39,7 +39,8 @@ public final class ReplicaManager: Sendable {
     let fetchers: ReplicaFetcherManager
     /// The clock tick that expires acks=all waits and shrinks the ISR of lagging followers.
     let ticker = Mutex<Task<Void, Never>?>(nil)
-    /// Told the ISR before and after each ISR change this broker wrote as leader (metrics).
+    /// Told the ISR before and after each ISR change of a partition this broker leads, as the
+    /// metadata brings it (whoever wrote it: this leader, or the controller fencing a broker).
     let isrChanged: (@Sendable (_ before: Set<Int32>, _ after: Set<Int32>) -> Void)?
 
     init(
@@ -156,6 +157,10 @@ public final class ReplicaManager: Sendable {
             partition = try open(topicPartition, of: topic, config: logConfig, replication: config, live: live)
         }
         let (previous, step) = try partition.apply(role: role, record: record, config: config, nowMs: Self.monotonicMilliseconds())
+        if let (before, after) = partition.noteAppliedIsr(leading: role.isLeader, isr: Set(record.isr)) {
+            logger.info("\(topicPartition): ISR now \(after.sorted()) (was \(before.sorted()))")
+            isrChanged?(before, after)
+        }
         perform(step, for: partition)
         perform(partition.handle(.liveBrokersChanged(live)), for: partition)
         if previous != role {
