@@ -123,38 +123,13 @@ public final class Broker: Service, Sendable {
                 uncleanAllowed: { topic in schema.uncleanLeaderElection(topic.configs) }, logger: logger)
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let replicas = replicas, groups = groups, connections = connections, nodeId = config.nodeId
+        // Ready once listening; in a cluster also registered and caught up.
         let inCluster = controller != nil
-        readiness = Readiness(caughtUp: {
-            guard inCluster else { return nil }
-            guard membership.mayLead() else { return "not registered in the cluster (no live metadata lease)" }
-            let image = view.image
-            // Behind: out of the ISR of a partition with a live leader to catch up from. (Not a
-            // replica being added by a reassignment, out of the ISR by design; not a partition
-            // whose leader is down, which no wait here can fix: after a full outage brokers
-            // started one at a time must each become ready.)
-            let live = image.liveBrokerIds
-            let behind = replicas.hostedPartitions.map(\.topicPartition).filter { partition in
-                guard let state = image.partition(partition), state.leader != nodeId, live.contains(state.leader) else { return false }
-                return !state.isr.contains(nodeId) && !state.addingReplicas.contains(nodeId)
-            }
-            guard !behind.isEmpty else { return nil }
-            return "\(behind.count) partitions not yet in sync (\(behind.sorted().prefix(5).map(\.description).joined(separator: ", ")))"
-        })
+        let caughtUp = Self.caughtUp(nodeId: config.nodeId, membership: membership, view: view, replicas: replicas)
+        readiness = Readiness(caughtUp: { inCluster ? caughtUp() : nil })
         stateGauges = StateGauges(
-            sources: .init(
-                connections: { connections.count },
-                waitingFetches: { replicas.waitingRoom.waitingFetches },
-                partitions: { replicas.hostedPartitions },
-                image: { [schema] in StateGauges.MetadataImageFigures(view.image, brokerId: nodeId, schema: schema) },
-                groups: {
-                    groups.listing.map { listed in
-                        let committed = groups.committedOffsets(groupId: listed.groupId, partitions: nil)
-                        return (listed.groupId, listed.state.rawValue, Dictionary(uniqueKeysWithValues: committed.map {
-                            (TopicPartition(topic: $0.key.topic, partition: $0.key.partition), $0.value.offset)
-                        }))
-                    }
-                }),
+            sources: Self.gaugeSources(
+                nodeId: config.nodeId, schema: schema, view: view, replicas: replicas, groups: groups, connections: connections),
             metrics: metrics)
     }
 
