@@ -79,29 +79,12 @@ extension GroupCommand {
         static func ageOfOldestUnconsumed(
             _ committed: [TopicPartition: Int64], configuration: ClientConfiguration
         ) async throws -> [TopicPartition: Double] {
-            guard !committed.isEmpty else { return [:] }
-            var settings = ConsumerConfiguration(client: configuration)
-            settings.autoOffsetReset = .earliest  // a committed offset below the log start: the oldest there is
-            settings.maxPartitionFetchBytes = 64 * 1024
-            let consumer = Consumer(configuration: settings)
-            await consumer.assign(Array(committed.keys))
-            for (partition, offset) in committed { await consumer.seek(partition, to: offset) }
             var timestamps: [TopicPartition: Int64] = [:]
-            let deadline = Date().addingTimeInterval(5)
-            do {
-                while timestamps.count < committed.count, Date() < deadline {
-                    for record in try await consumer.poll(timeout: .milliseconds(500)) {
-                        let partition = TopicPartition(topic: record.topic, partition: record.partition)
-                        guard timestamps[partition] == nil else { continue }
-                        timestamps[partition] = record.timestamp
-                        await consumer.pause([partition])
-                    }
-                }
-            } catch {
-                await consumer.close()
-                throw error
+            // A committed offset below the log start: the oldest record there is.
+            try await PartitionScan.read(from: committed, configuration: configuration, reset: .earliest, quietSeconds: 5) { record in
+                timestamps[TopicPartition(topic: record.topic, partition: record.partition)] = record.timestamp
+                return true
             }
-            await consumer.close()
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             return timestamps.mapValues { Double(max(0, now - $0)) / 1000 }
         }

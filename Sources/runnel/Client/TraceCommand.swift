@@ -40,8 +40,7 @@ struct TraceCommand: AsyncParsableCommand {
                 }
                 record = found
             } else {
-                let start = try await admin.listOffsets([topicPartition: OffsetLookup.earliest])[topicPartition]?.offset ?? 0
-                let end = try await admin.listOffsets([topicPartition: OffsetLookup.latest])[topicPartition]?.offset ?? 0
+                let (start, end) = try await Self.bounds(of: topicPartition, admin: admin)
                 guard offset! >= start, offset! < end else {
                     throw ValidationError("offset \(offset!) is outside \(topicPartition.topic)-\(partition)'s records [\(start), \(end))")
                 }
@@ -57,52 +56,36 @@ struct TraceCommand: AsyncParsableCommand {
         }
     }
 
+    /// The partition's log start and end offsets.
+    static func bounds(of partition: TopicPartition, admin: Admin) async throws -> (start: Int64, end: Int64) {
+        let start = try await admin.listOffsets([partition: OffsetLookup.earliest])[partition]?.offset ?? 0
+        let end = try await admin.listOffsets([partition: OffsetLookup.latest])[partition]?.offset ?? 0
+        return (start, end)
+    }
+
     /// The record at `offset`, or the first after it when that one is gone (compacted).
     static func record(at offset: Int64, in partition: TopicPartition, configuration: ClientConfiguration) async throws -> ConsumerRecord? {
-        try await scan(partition, from: offset, configuration: configuration) { _ in true }
+        var found: ConsumerRecord?
+        try await PartitionScan.read(from: [partition: offset], configuration: configuration, reset: .none, quietSeconds: 10) { record in
+            found = record
+            return true
+        }
+        return found
     }
 
     /// The newest record with `key`: the partition read from its start to its end.
     static func newestRecord(
         withKey key: String, in partition: TopicPartition, admin: Admin, configuration: ClientConfiguration
     ) async throws -> ConsumerRecord? {
-        let ends = try await admin.listOffsets([partition: OffsetLookup.earliest])
-        let latest = try await admin.listOffsets([partition: OffsetLookup.latest])
-        guard let start = ends[partition]?.offset, let end = latest[partition]?.offset, end > start else { return nil }
+        let (start, end) = try await bounds(of: partition, admin: admin)
+        guard end > start else { return nil }
         var newest: ConsumerRecord?
         let wanted = ByteBuffer(string: key)
-        _ = try await scan(partition, from: start, configuration: configuration) { record in
+        try await PartitionScan.read(from: [partition: start], configuration: configuration, reset: .none, quietSeconds: 10) { record in
             if record.key == wanted { newest = record }
             return record.offset + 1 >= end
         }
         return newest
-    }
-
-    /// Reads `partition` from `offset` until `stop` says so (or 10 s without records).
-    private static func scan(
-        _ partition: TopicPartition, from offset: Int64, configuration: ClientConfiguration, stop: (ConsumerRecord) -> Bool
-    ) async throws -> ConsumerRecord? {
-        var settings = ConsumerConfiguration(client: configuration)
-        settings.autoOffsetReset = .none
-        let consumer = Consumer(configuration: settings)
-        await consumer.assign([partition])
-        await consumer.seek(partition, to: offset)
-        do {
-            var quietSince = Date()
-            while Date().timeIntervalSince(quietSince) < 10 {
-                let records = try await consumer.poll(timeout: .milliseconds(500))
-                if !records.isEmpty { quietSince = Date() }
-                for record in records where record.offset >= offset && stop(record) {
-                    await consumer.close()
-                    return record
-                }
-            }
-        } catch {
-            await consumer.close()
-            throw error
-        }
-        await consumer.close()
-        return nil
     }
 
     /// Every broker's answer (a broker that cannot be reached is reported and skipped).
