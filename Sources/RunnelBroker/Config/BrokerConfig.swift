@@ -262,7 +262,10 @@ public struct BrokerConfig: Sendable, Equatable {
         case "replica.fetch.backoff.ms": replicaFetchBackoffMs = try positive(int())
         case "metrics.listen":
             let trimmed = value.trimmingCharacters(in: .whitespaces)
-            metricsListen = trimmed.isEmpty || trimmed == "none" ? nil : try HostPort(parsing: trimmed, key: key)
+            guard trimmed.isEmpty || trimmed == "none" || HostPort(trimmed) != nil else {
+                throw BrokerConfigError("\(key): '\(value)' is not HOST:PORT (or none)")
+            }
+            metricsListen = HostPort(trimmed)
         // Settings a single Runnel node accepts but does not need (KRaft roles and quorum,
         // thread counts, buffer sizes): taking them lets a Kafka server.properties run as is.
         case "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
@@ -292,12 +295,8 @@ public struct BrokerConfig: Sendable, Equatable {
             let scheme = entry.range(of: "://")
             let name = scheme.map { String(entry[..<$0.lowerBound]) } ?? "PLAINTEXT"
             let address = scheme.map { String(entry[$0.upperBound...]) } ?? entry
-            guard !name.isEmpty, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-                  (0...65535).contains(port)
-            else { throw BrokerConfigError("\(key): '\(value)' is not NAME://host:port") }
-            var host = String(address[..<colon])
-            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            return Listener(name: name.uppercased(), host: host.isEmpty ? "0.0.0.0" : host, port: port)
+            guard !name.isEmpty, let parsed = HostPort(address) else { throw BrokerConfigError("\(key): '\(value)' is not NAME://host:port") }
+            return Listener(name: name.uppercased(), host: parsed.host, port: parsed.port)
         }
     }
 
@@ -380,9 +379,10 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    init(parsing text: String, key: String) throws {
+    /// `host:port` or `[v6]:port`; an empty host means every interface. Nil when not that.
+    init?(_ text: String) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw BrokerConfigError("\(key): '\(text)' is not HOST:PORT (or none)")
+            return nil
         }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
